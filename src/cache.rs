@@ -1,0 +1,314 @@
+//! The answer cache: raw upstream answers keyed by (name, type, class, DO, CD), never a policy
+//! decision (policy differs per zone and is applied on every read).
+//!
+//! TTLs count down from insertion and are decremented on read; negative answers are cached per
+//! RFC 2308 (min of the SOA's TTL and its MINIMUM); TC=1 answers are never cached; SERVFAIL for at
+//! most a few seconds. Sharded LRUs bound the entry count; `max_entries = 0` disables the cache.
+
+use std::hash::{BuildHasher, Hash};
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{RData, Record};
+
+use crate::config::CacheConfig;
+
+const SHARDS: usize = 16;
+
+/// Cache key: lower-case name without trailing dot, type, class, DO, CD.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    /// Lower-case name.
+    pub name: Box<str>,
+    /// Query type.
+    pub qtype: u16,
+    /// Query class.
+    pub qclass: u16,
+    /// DNSSEC OK.
+    pub dnssec_ok: bool,
+    /// Checking disabled.
+    pub checking_disabled: bool,
+}
+
+/// A cached upstream answer.
+#[derive(Debug)]
+pub struct CachedAnswer {
+    /// The upstream message as received.
+    pub message: Message,
+    /// When it was stored.
+    pub stored: Instant,
+    /// How long it stays fresh, in seconds.
+    pub ttl: u32,
+}
+
+impl CachedAnswer {
+    /// Whole seconds since it was stored.
+    pub fn age(&self, now: Instant) -> u32 {
+        u32::try_from(now.saturating_duration_since(self.stored).as_secs()).unwrap_or(u32::MAX)
+    }
+
+    /// A record as served now: TTL capped and decremented by the entry's age.
+    pub fn aged(&self, r: &Record, age: u32, max_ttl: u32) -> Record {
+        let mut r = r.clone();
+        r.ttl = r.ttl.min(max_ttl).saturating_sub(age);
+        r
+    }
+}
+
+/// The cache of one process (it survives snapshot reloads).
+pub struct Cache {
+    shards: Vec<Mutex<lru::LruCache<CacheKey, Arc<CachedAnswer>>>>,
+    hasher: foldhash::fast::FixedState,
+    cfg: Mutex<CacheConfig>,
+    enabled: bool,
+}
+
+impl Cache {
+    /// A cache bounded by `cfg.max_entries`.
+    pub fn new(cfg: &CacheConfig) -> Self {
+        let per_shard = cfg.max_entries.div_ceil(SHARDS).max(1);
+        let cap = NonZeroUsize::new(per_shard).unwrap_or(NonZeroUsize::MIN);
+        Self {
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(lru::LruCache::new(cap)))
+                .collect(),
+            hasher: foldhash::fast::FixedState::with_seed(0x7069_7865_6c67_7561),
+            cfg: Mutex::new(cfg.clone()),
+            enabled: cfg.max_entries > 0,
+        }
+    }
+
+    fn shard(&self, key: &CacheKey) -> &Mutex<lru::LruCache<CacheKey, Arc<CachedAnswer>>> {
+        let h = self.hasher.hash_one(key);
+        &self.shards[(h as usize) % SHARDS]
+    }
+
+    /// The current TTL cap (for serving).
+    pub fn max_ttl(&self) -> u32 {
+        let cfg = match self.cfg.lock() {
+            Ok(c) => c,
+            Err(p) => p.into_inner(),
+        };
+        secs(cfg.max_ttl)
+    }
+
+    /// Applies new TTL bounds from a reloaded config (the size stays as started).
+    pub fn reconfigure(&self, cfg: &CacheConfig) {
+        if let Ok(mut c) = self.cfg.lock() {
+            *c = cfg.clone();
+        }
+    }
+
+    /// A fresh entry, or `None` (an expired one is dropped).
+    pub fn get(&self, key: &CacheKey, now: Instant) -> Option<Arc<CachedAnswer>> {
+        if !self.enabled {
+            return None;
+        }
+        let mut shard = match self.shard(key).lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        let entry = shard.get(key)?.clone();
+        if entry.age(now) >= entry.ttl {
+            shard.pop(key);
+            return None;
+        }
+        Some(entry)
+    }
+
+    /// Stores an upstream answer if it may be cached; returns whether it was.
+    pub fn insert(&self, key: CacheKey, message: &Message, now: Instant) -> bool {
+        if !self.enabled {
+            return false;
+        }
+        let cfg = match self.cfg.lock() {
+            Ok(c) => c.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        let Some(ttl) = cache_ttl(message, &cfg) else {
+            return false;
+        };
+        let entry = Arc::new(CachedAnswer {
+            message: message.clone(),
+            stored: now,
+            ttl,
+        });
+        let mut shard = match self.shard(&key).lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        shard.put(key, entry);
+        true
+    }
+
+    /// Number of entries (for the metrics gauge).
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().map(|s| s.len()).unwrap_or(0))
+            .sum()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn secs(d: Duration) -> u32 {
+    u32::try_from(d.as_secs()).unwrap_or(u32::MAX)
+}
+
+/// How long an answer may be cached, or `None` if it must not be.
+pub fn cache_ttl(m: &Message, cfg: &CacheConfig) -> Option<u32> {
+    if m.metadata.truncation {
+        return None;
+    }
+    let min_ttl = secs(cfg.min_ttl);
+    let max_ttl = secs(cfg.max_ttl);
+    let ttl = match m.metadata.response_code {
+        ResponseCode::NoError if !m.answers.is_empty() => {
+            let t = m.answers.iter().map(|r| r.ttl).min()?;
+            t.clamp(min_ttl, max_ttl.max(min_ttl))
+        }
+        ResponseCode::NoError | ResponseCode::NXDomain => {
+            // RFC 2308 §5: negative answers are cached for min(SOA TTL, SOA MINIMUM); without a
+            // SOA they are not cached at all.
+            let soa = m.authorities.iter().find_map(|r| match &r.data {
+                RData::SOA(soa) => Some(r.ttl.min(soa.minimum)),
+                _ => None,
+            })?;
+            soa.min(secs(cfg.negative_max_ttl))
+        }
+        ResponseCode::ServFail => secs(cfg.servfail_ttl),
+        _ => return None,
+    };
+    (ttl > 0).then_some(ttl)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::{MessageType, OpCode};
+    use hickory_proto::rr::Name;
+    use hickory_proto::rr::rdata::{A, SOA};
+
+    fn cfg() -> CacheConfig {
+        CacheConfig {
+            max_entries: 4,
+            min_ttl: Duration::ZERO,
+            max_ttl: Duration::from_secs(86_400),
+            negative_max_ttl: Duration::from_secs(3_600),
+            servfail_ttl: Duration::from_secs(5),
+        }
+    }
+
+    fn name(s: &str) -> Name {
+        Name::from_ascii(s).unwrap()
+    }
+
+    fn soa(ttl: u32, minimum: u32) -> Record {
+        Record::from_rdata(
+            name("example.test."),
+            ttl,
+            RData::SOA(SOA::new(
+                name("ns.example.test."),
+                name("h.example.test."),
+                1,
+                1,
+                1,
+                1,
+                minimum,
+            )),
+        )
+    }
+
+    fn msg(rcode: ResponseCode) -> Message {
+        let mut m = Message::new(1, MessageType::Response, OpCode::Query);
+        m.metadata.response_code = rcode;
+        m
+    }
+
+    #[test]
+    fn ttl_rules() {
+        let c = cfg();
+        let mut pos = msg(ResponseCode::NoError);
+        pos.answers.push(Record::from_rdata(
+            name("a.test."),
+            300,
+            RData::A(A::new(192, 0, 2, 1)),
+        ));
+        pos.answers.push(Record::from_rdata(
+            name("a.test."),
+            60,
+            RData::A(A::new(192, 0, 2, 2)),
+        ));
+        assert_eq!(cache_ttl(&pos, &c), Some(60));
+        let mut nx = msg(ResponseCode::NXDomain);
+        nx.authorities.push(soa(3600, 300));
+        assert_eq!(cache_ttl(&nx, &c), Some(300));
+        let mut nodata = msg(ResponseCode::NoError);
+        nodata.authorities.push(soa(120, 300));
+        assert_eq!(cache_ttl(&nodata, &c), Some(120));
+        assert_eq!(
+            cache_ttl(&msg(ResponseCode::NXDomain), &c),
+            None,
+            "no SOA, no negative caching"
+        );
+        assert_eq!(cache_ttl(&msg(ResponseCode::ServFail), &c), Some(5));
+        assert_eq!(cache_ttl(&msg(ResponseCode::Refused), &c), None);
+        let mut tc = pos.clone();
+        tc.metadata.truncation = true;
+        assert_eq!(cache_ttl(&tc, &c), None);
+    }
+
+    #[test]
+    fn bounded_and_expiring() {
+        let cache = Cache::new(&cfg());
+        let now = Instant::now();
+        let mut pos = msg(ResponseCode::NoError);
+        pos.answers.push(Record::from_rdata(
+            name("a.test."),
+            2,
+            RData::A(A::new(192, 0, 2, 1)),
+        ));
+        for i in 0..200 {
+            let key = CacheKey {
+                name: format!("n{i}.test").into(),
+                qtype: 1,
+                qclass: 1,
+                dnssec_ok: false,
+                checking_disabled: false,
+            };
+            assert!(cache.insert(key, &pos, now));
+        }
+        assert!(cache.len() <= SHARDS, "bounded: {}", cache.len());
+        let key = CacheKey {
+            name: "x.test".into(),
+            qtype: 1,
+            qclass: 1,
+            dnssec_ok: false,
+            checking_disabled: false,
+        };
+        cache.insert(key.clone(), &pos, now);
+        let hit = cache.get(&key, now + Duration::from_secs(1)).unwrap();
+        assert_eq!(
+            hit.aged(
+                &hit.message.answers[0],
+                hit.age(now + Duration::from_secs(1)),
+                86_400
+            )
+            .ttl,
+            1
+        );
+        assert!(cache.get(&key, now + Duration::from_secs(2)).is_none());
+        let off = Cache::new(&CacheConfig {
+            max_entries: 0,
+            ..cfg()
+        });
+        assert!(!off.insert(key.clone(), &pos, now));
+        assert!(off.get(&key, now).is_none());
+    }
+}

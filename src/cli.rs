@@ -1,0 +1,74 @@
+//! Command-line interface (clap): `run` (default), `check`, `explain`, and the quick overrides
+//! for trials and benchmarks.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Exit codes, documented in `--help`.
+pub mod exit {
+    /// Success.
+    pub const OK: i32 = 0;
+    /// The config (or a list) is invalid.
+    pub const CONFIG: i32 = 1;
+    /// Usage error (clap's own code).
+    pub const USAGE: i32 = 2;
+    /// Runtime failure (e.g. a listen address in use).
+    pub const RUNTIME: i32 = 3;
+}
+
+/// pixelguard: a DNS-level privacy filter for organisations.
+#[derive(Debug, Parser)]
+#[command(
+    name = "pixelguard",
+    version,
+    about = "A DNS-level privacy filter: resolves normally, refuses or logs lookups of tracking domains per network zone.",
+    after_help = "Exit codes: 0 success; 1 invalid config or list; 2 usage error; 3 runtime failure (e.g. address in use).\n\
+                  Without --config, pixelguard runs its embedded default: 127.0.0.1:5353 and [::1]:5353, forwarding to /etc/resolv.conf, blocking the shipped tracker catalogue."
+)]
+pub struct Cli {
+    /// What to do (default: run).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options of the default `run` command.
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args, Clone, Default)]
+pub struct Common {
+    /// Config file (TOML). Without it, the embedded default is used.
+    #[arg(long, short = 'c', global = true)]
+    pub config: Option<PathBuf>,
+    /// Listen address, replacing server.listen (repeatable).
+    #[arg(long, value_name = "ADDR", global = true)]
+    pub listen: Vec<String>,
+    /// Upstream, replacing upstream.servers (repeatable).
+    #[arg(long, value_name = "ADDR", global = true)]
+    pub upstream: Vec<String>,
+    /// Block list file for every client (repeatable; adds a zone covering all addresses).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub block: Vec<PathBuf>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the resolver (the default).
+    Run,
+    /// Load the config and every list, print a summary, exit 0 if valid, 1 otherwise.
+    Check,
+    /// Explain what a client would get for a name, and why.
+    Explain {
+        /// The client address.
+        #[arg(long)]
+        client: IpAddr,
+        /// The query name.
+        name: String,
+        /// The query type.
+        #[arg(default_value = "A")]
+        qtype: String,
+    },
+}

@@ -1,0 +1,336 @@
+//! Configuration: the typed [`Config`] that the rest of pixelguard reads, its documented defaults,
+//! and the loader that turns a TOML file (or the embedded default) into it.
+//!
+//! Three layers, so nothing after start-up ever sees a raw string: `raw` (serde, strict, spans
+//! kept) → `validate` (semantic checks, each error pointing at `file:line:column`) → [`Config`].
+//! Relative paths resolve against the config file's folder.
+
+mod raw;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+pub use validate::resolv_conf_nameservers;
+
+/// The config used when pixelguard runs without `--config`: localhost listeners, the system's
+/// resolvers as upstreams, one zone for loopback and private networks, the shipped catalogue.
+pub const EMBEDDED_DEFAULT: &str = include_str!("../../config/default.toml");
+
+/// Default TCP idle timeout (RFC 7766 suggests seconds, not minutes).
+pub const DEFAULT_TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default cap on concurrent TCP connections.
+pub const DEFAULT_TCP_MAX_CONNECTIONS: usize = 1024;
+/// Default time for one try at one upstream.
+pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default time for all upstream tries together.
+pub const DEFAULT_UPSTREAM_DEADLINE: Duration = Duration::from_secs(5);
+/// Default number of cached answers.
+pub const DEFAULT_CACHE_ENTRIES: usize = 100_000;
+/// Default cap on cached TTLs.
+pub const DEFAULT_CACHE_MAX_TTL: Duration = Duration::from_secs(86_400);
+/// Default cap on cached negative TTLs.
+pub const DEFAULT_NEGATIVE_MAX_TTL: Duration = Duration::from_secs(3_600);
+/// Default (and maximum) time a SERVFAIL is cached.
+pub const DEFAULT_SERVFAIL_TTL: Duration = Duration::from_secs(5);
+/// Default TTL of blocked answers.
+pub const DEFAULT_BLOCK_TTL: Duration = Duration::from_secs(300);
+
+/// A config problem, located in its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file (or "<embedded default>").
+    pub file: String,
+    /// 1-based line, 0 when unknown.
+    pub line: usize,
+    /// 1-based column, 0 when unknown.
+    pub column: usize,
+    /// What was wrong and what was expected.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.message
+            )
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Every error found in one file (validation keeps going to report them all at once).
+#[derive(Debug, Clone)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where it came from ("<embedded default>" or the file path), for messages.
+    pub origin: String,
+    /// `[server]`.
+    pub server: ServerConfig,
+    /// `[upstream]`.
+    pub upstream: UpstreamConfig,
+    /// `[cache]`.
+    pub cache: CacheConfig,
+    /// `[lists.*]`, by name.
+    pub lists: BTreeMap<String, ListConfig>,
+    /// `[zones.*]`, in name order.
+    pub zones: Vec<ZoneConfig>,
+    /// `[log] level`.
+    pub log_level: Option<String>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Listen addresses (UDP and TCP each).
+    pub listen: Vec<SocketAddr>,
+    /// UDP sockets per address; 0 = one per worker.
+    pub udp_sockets: usize,
+    /// Worker threads; 0 = one per CPU.
+    pub workers: usize,
+    /// TCP idle timeout.
+    pub tcp_idle_timeout: Duration,
+    /// Cap on concurrent TCP connections.
+    pub tcp_max_connections: usize,
+}
+
+/// `[upstream]`.
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    /// Tried in this order.
+    pub servers: Vec<SocketAddr>,
+    /// Per try.
+    pub timeout: Duration,
+    /// For all tries.
+    pub deadline: Duration,
+}
+
+/// `[cache]`.
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// 0 disables.
+    pub max_entries: usize,
+    /// Floor on cached TTLs.
+    pub min_ttl: Duration,
+    /// Cap on cached TTLs.
+    pub max_ttl: Duration,
+    /// Cap on cached negative TTLs.
+    pub negative_max_ttl: Duration,
+    /// How long SERVFAIL is cached.
+    pub servfail_ttl: Duration,
+}
+
+/// Where a list's content comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListSource {
+    /// Shipped inside the binary (`builtin:trackers`).
+    Builtin(String),
+    /// A local file (absolute after validation).
+    File(PathBuf),
+}
+
+impl fmt::Display for ListSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Builtin(n) => write!(f, "builtin:{n}"),
+            Self::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// The format of a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListFormat {
+    /// One domain per line.
+    Domains,
+    /// hosts-file lines.
+    Hosts,
+    /// Adblock network rules.
+    Adblock,
+    /// An RPZ zone file.
+    Rpz,
+    /// The TOML tracker catalogue.
+    Catalogue,
+}
+
+impl ListFormat {
+    /// The config keyword.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Domains => "domains",
+            Self::Hosts => "hosts",
+            Self::Adblock => "adblock",
+            Self::Rpz => "rpz",
+            Self::Catalogue => "catalogue",
+        }
+    }
+}
+
+/// `[lists.NAME]`.
+#[derive(Debug, Clone)]
+pub struct ListConfig {
+    /// The list's name (the table key).
+    pub name: String,
+    /// Its source.
+    pub source: ListSource,
+    /// Its format; `None` = guess from content.
+    pub format: Option<ListFormat>,
+}
+
+/// What a zone does with a policy hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Answer with the block response; the name never reaches an upstream.
+    Enforce,
+    /// Resolve normally; record "would block".
+    Log,
+    /// No policy at all.
+    Off,
+}
+
+impl Mode {
+    /// The config keyword (also the `mode` metric label).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enforce => "enforce",
+            Self::Log => "log",
+            Self::Off => "off",
+        }
+    }
+}
+
+/// The answer a blocked client gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlockResponse {
+    /// NXDOMAIN with a synthetic SOA.
+    Nxdomain,
+    /// REFUSED.
+    Refused,
+    /// NOERROR, no answer, synthetic SOA.
+    Nodata,
+    /// 0.0.0.0 / :: for A / AAAA, NODATA for other types.
+    Null,
+    /// These addresses for A / AAAA (by family), NODATA for other types.
+    Addresses(Vec<IpAddr>),
+}
+
+impl BlockResponse {
+    /// A short description for start-up lines and explain.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Nxdomain => "nxdomain".into(),
+            Self::Refused => "refused".into(),
+            Self::Nodata => "nodata".into(),
+            Self::Null => "null".into(),
+            Self::Addresses(a) => {
+                let v: Vec<String> = a.iter().map(|i| i.to_string()).collect();
+                format!("[{}]", v.join(", "))
+            }
+        }
+    }
+}
+
+/// How much of the catalogue a zone blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatalogueMode {
+    /// `block` hosts only.
+    Block,
+    /// `block` and `caution` hosts.
+    Strict,
+}
+
+/// `[zones.NAME]`.
+#[derive(Debug, Clone)]
+pub struct ZoneConfig {
+    /// The zone's name (a metric label).
+    pub name: String,
+    /// Its client networks.
+    pub networks: Vec<IpNet>,
+    /// Block lists, by name.
+    pub block: Vec<String>,
+    /// Allow lists, by name.
+    pub allow: Vec<String>,
+    /// enforce / log / off.
+    pub mode: Mode,
+    /// The block response.
+    pub response: BlockResponse,
+    /// TTL of block responses.
+    pub block_ttl: Duration,
+    /// Catalogue strictness.
+    pub catalogue: CatalogueMode,
+    /// Answer bypass canaries locally.
+    pub canaries: bool,
+    /// Check answer targets (CNAME cloaking).
+    pub uncloak: bool,
+}
+
+/// Overrides from the command line, applied on top of the file (for trials and benchmarks).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// Replace `server.listen`.
+    pub listen: Vec<String>,
+    /// Replace `upstream.servers`.
+    pub upstream: Vec<String>,
+    /// Extra block lists (files); a zone `cli` covering every client blocks them.
+    pub block: Vec<PathBuf>,
+}
+
+impl Config {
+    /// Loads and validates a config file.
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: path.display().to_string(),
+                line: 0,
+                column: 0,
+                message: format!("cannot read: {e}"),
+            }])
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::from_str(&text, &path.display().to_string(), &base, overrides)
+    }
+
+    /// The embedded default config.
+    pub fn embedded(overrides: &Overrides) -> Result<Config, ConfigErrors> {
+        let base = std::env::current_dir().unwrap_or_default();
+        Self::from_str(EMBEDDED_DEFAULT, "<embedded default>", &base, overrides)
+    }
+
+    /// Parses and validates config text; `file` names it in errors, `base` resolves relative paths.
+    pub fn from_str(
+        text: &str,
+        file: &str,
+        base: &Path,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigErrors> {
+        validate::validate(text, file, base, overrides)
+    }
+}

@@ -1,0 +1,201 @@
+//! The raw, serde-facing shape of the config file: exactly what the TOML says, with spans kept on
+//! every value that a later semantic check may need to point at. Nothing here is interpreted; the
+//! `validate` module turns it into the typed [`super::Config`]. Every struct is strict
+//! (`deny_unknown_fields`), so a typo in a key is an error with its line, not a silent default.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    /// `[server]`: listeners.
+    pub server: RawServer,
+    /// `[upstream]`: where cache misses go.
+    pub upstream: RawUpstream,
+    /// `[cache]`: the answer cache.
+    pub cache: RawCache,
+    /// `[lists.NAME]`: block and allow lists, referenced by zones.
+    pub lists: BTreeMap<String, Spanned<RawList>>,
+    /// `[zones.NAME]`: network zones with their policy.
+    pub zones: BTreeMap<String, Spanned<RawZone>>,
+    /// `[log]`: process log.
+    pub log: RawLog,
+}
+
+/// `[server]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawServer {
+    /// Addresses to serve DNS on, UDP and TCP each.
+    pub listen: Vec<Spanned<String>>,
+    /// UDP sockets per listen address (SO_REUSEPORT); 0 = one per worker thread.
+    pub udp_sockets: usize,
+    /// Worker threads; 0 = one per CPU.
+    pub workers: usize,
+    /// A TCP connection with no query for this long is closed.
+    #[serde(with = "humantime_serde")]
+    pub tcp_idle_timeout: Duration,
+    /// Concurrent TCP connections over all clients; more wait in the kernel backlog.
+    pub tcp_max_connections: usize,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            listen: Vec::new(),
+            udp_sockets: 0,
+            workers: 0,
+            tcp_idle_timeout: super::DEFAULT_TCP_IDLE_TIMEOUT,
+            tcp_max_connections: super::DEFAULT_TCP_MAX_CONNECTIONS,
+        }
+    }
+}
+
+/// `[upstream]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawUpstream {
+    /// `"IP:PORT"`, `"IP"` (port 53) or `"system"` (the nameservers of /etc/resolv.conf).
+    pub servers: Vec<Spanned<String>>,
+    /// Time allowed for one try at one upstream.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Time allowed for all tries together; then the client gets SERVFAIL.
+    #[serde(with = "humantime_serde")]
+    pub deadline: Duration,
+}
+
+impl Default for RawUpstream {
+    fn default() -> Self {
+        Self {
+            servers: Vec::new(),
+            timeout: super::DEFAULT_UPSTREAM_TIMEOUT,
+            deadline: super::DEFAULT_UPSTREAM_DEADLINE,
+        }
+    }
+}
+
+/// `[cache]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawCache {
+    /// Maximum answers kept; 0 disables the cache.
+    pub max_entries: usize,
+    /// TTLs below this are raised to it when cached.
+    #[serde(with = "humantime_serde")]
+    pub min_ttl: Duration,
+    /// TTLs above this are capped when cached.
+    #[serde(with = "humantime_serde")]
+    pub max_ttl: Duration,
+    /// Negative answers (NXDOMAIN, NODATA) are cached at most this long.
+    #[serde(with = "humantime_serde")]
+    pub negative_max_ttl: Duration,
+    /// SERVFAIL from every upstream is cached this long (at most 5 s).
+    #[serde(with = "humantime_serde")]
+    pub servfail_ttl: Duration,
+}
+
+impl Default for RawCache {
+    fn default() -> Self {
+        Self {
+            max_entries: super::DEFAULT_CACHE_ENTRIES,
+            min_ttl: Duration::ZERO,
+            max_ttl: super::DEFAULT_CACHE_MAX_TTL,
+            negative_max_ttl: super::DEFAULT_NEGATIVE_MAX_TTL,
+            servfail_ttl: super::DEFAULT_SERVFAIL_TTL,
+        }
+    }
+}
+
+/// `[lists.NAME]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawList {
+    /// `builtin:trackers`, a file path (relative to the config file's folder), or a URL.
+    pub source: Spanned<String>,
+    /// domains | hosts | adblock | rpz | catalogue; guessed from content when omitted.
+    pub format: Option<Spanned<String>>,
+}
+
+/// `[zones.NAME]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawZone {
+    /// CIDRs of the clients in this zone; the longest matching prefix over all zones wins.
+    pub networks: Vec<Spanned<String>>,
+    /// Lists whose names are blocked for this zone.
+    #[serde(default)]
+    pub block: Vec<Spanned<String>>,
+    /// Lists whose names are never blocked for this zone (allow beats block).
+    #[serde(default)]
+    pub allow: Vec<Spanned<String>>,
+    /// enforce | log | off.
+    #[serde(default)]
+    pub mode: Option<Spanned<String>>,
+    /// nxdomain | refused | nodata | null | a list of IP addresses.
+    #[serde(default)]
+    pub response: Option<Spanned<RawResponse>>,
+    /// TTL of synthesized block answers (and of the SOA that makes clients cache them).
+    #[serde(default, with = "humantime_serde")]
+    pub block_ttl: Option<Duration>,
+    /// block | strict (strict also blocks the catalogue's `caution` hosts).
+    #[serde(default)]
+    pub catalogue: Option<Spanned<String>>,
+    /// Answer the bypass canaries locally (Firefox DoH, iCloud Private Relay, DDR).
+    #[serde(default)]
+    pub canaries: Option<bool>,
+    /// Check CNAME / DNAME / HTTPS / SVCB targets in answers against the block lists.
+    #[serde(default)]
+    pub uncloak: Option<bool>,
+}
+
+/// `response = "nxdomain"` or `response = ["192.0.2.10", "2001:db8::10"]`. Written as a visitor
+/// rather than an untagged enum so that a wrong type gets a precise message.
+#[derive(Debug, Clone)]
+pub enum RawResponse {
+    /// A keyword.
+    Keyword(String),
+    /// Custom addresses.
+    Addresses(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for RawResponse {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawResponse;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "\"nxdomain\", \"refused\", \"nodata\", \"null\" or a list of IP addresses",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawResponse, E> {
+                Ok(RawResponse::Keyword(v.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawResponse, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    out.push(s);
+                }
+                Ok(RawResponse::Addresses(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLog {
+    /// A tracing filter such as "info" or "info,pixelguard=debug"; RUST_LOG overrides it.
+    pub level: Option<String>,
+}

@@ -1,0 +1,299 @@
+//! The `check` and `explain` commands: offline answers to "is this config right?" and "why was
+//! this name blocked for this client?". Both load the config and every list exactly as the daemon
+//! does (same snapshot builder), and need no network.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::ops::ControlFlow;
+use std::str::FromStr;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{Name, RecordType};
+
+use crate::app::{ConfigSource, summary};
+use crate::cli::exit;
+use crate::config::{ListSource, Mode};
+use crate::lists::{self, CompiledList, catalogue, code, payload_action, payload_attr};
+use crate::matcher::QueryName;
+use crate::policy::{self, Canary, Decision};
+use crate::respond::{self, Asked};
+use crate::snapshot::Snapshot;
+
+/// `pixelguard check`: exit 0 if the config is valid (lists that cannot be read are warnings,
+/// as the daemon starts without them), 1 with every error otherwise.
+pub fn check(source: &ConfigSource) -> i32 {
+    let config = match source.load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return exit::CONFIG;
+        }
+    };
+    let origin = config.origin.clone();
+    let listen = config.server.listen.clone();
+    let snap = Snapshot::build(config, None);
+    println!("{origin}: ok");
+    for line in summary(&snap, &listen) {
+        println!("  {line}");
+    }
+    for l in &snap.lists {
+        print!("{}", list_report(l));
+    }
+    let missing = snap.lists.iter().filter(|l| l.error.is_some()).count();
+    if missing > 0 {
+        println!("warning: {missing} list(s) not loaded; the daemon would start without them");
+    }
+    exit::OK
+}
+
+/// Per-list detail for `check`: format, entries, skipped lines by reason, the first errors.
+pub fn list_report(l: &CompiledList) -> String {
+    let mut s = String::new();
+    let file = match &l.source {
+        ListSource::File(p) => p.display().to_string(),
+        ListSource::Builtin(b) => format!("builtin:{b}"),
+    };
+    let _ = writeln!(
+        s,
+        "  list {}: format {}, {} entries, {} lines skipped",
+        l.name,
+        l.format.as_str(),
+        l.entries(),
+        l.report.skipped_total()
+    );
+    for (reason, n) in &l.report.skipped_by_reason {
+        let _ = writeln!(s, "    skipped {n} × {reason}");
+    }
+    for sk in &l.report.first_skipped {
+        let _ = writeln!(
+            s,
+            "    {file}:{}: {} ({:?})",
+            sk.line,
+            sk.reason.as_str(),
+            sk.text
+        );
+    }
+    if let Some(e) = &l.error {
+        let _ = writeln!(s, "    NOT LOADED: {e}");
+    }
+    s
+}
+
+/// Where a rule is written: `file:line`, or the catalogue line.
+fn rule_location(l: &CompiledList, rule: &str) -> String {
+    match &l.source {
+        ListSource::Builtin(b) => match catalogue::host_line(catalogue::BUILTIN_TRACKERS, rule) {
+            Some(n) => format!("blocklists/{b}.toml:{n} (builtin:{b})"),
+            None => format!("builtin:{b}"),
+        },
+        ListSource::File(p) => {
+            let Ok(f) = std::fs::File::open(p) else {
+                return p.display().to_string();
+            };
+            let format = match l.format {
+                crate::config::ListFormat::Hosts => lists::parse::Format::Hosts,
+                crate::config::ListFormat::Adblock => lists::parse::Format::Adblock,
+                crate::config::ListFormat::Rpz => lists::parse::Format::Rpz,
+                _ => lists::parse::Format::Domains,
+            };
+            let mut line = None;
+            let _ = lists::parse::parse(format, std::io::BufReader::new(f), |r| {
+                if line.is_none() && r.name == rule {
+                    line = Some(r.line);
+                }
+            });
+            match line {
+                Some(n) => format!("{}:{n}", p.display()),
+                None => p.display().to_string(),
+            }
+        }
+    }
+}
+
+fn action_name(a: u32) -> &'static str {
+    match a {
+        code::BLOCK => "block",
+        code::ALLOW => "allow",
+        code::NXDOMAIN => "nxdomain",
+        code::NODATA => "nodata",
+        _ => "none",
+    }
+}
+
+/// The explanation as text (also used by tests).
+pub fn explain_text(snap: &Snapshot, client: IpAddr, name: &str, qtype: RecordType) -> String {
+    let mut s = String::new();
+    let lower = name.trim_end_matches('.').to_ascii_lowercase();
+    let _ = writeln!(s, "query     {lower} {qtype} from {client}");
+    let Some((_, zone)) = snap.zone_of(client) else {
+        let _ = writeln!(s, "zone      none: {client} is in no zone's networks");
+        let _ = writeln!(s, "answer    REFUSED (pixelguard is not an open resolver)");
+        return s;
+    };
+    let zc = snap.config.zones.iter().find(|z| z.name == *zone.name);
+    let net = zc
+        .and_then(|z| {
+            z.networks
+                .iter()
+                .filter(|n| n.contains(&client))
+                .max_by_key(|n| n.prefix_len())
+        })
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    let _ = writeln!(
+        s,
+        "zone      {} (network {net}, the longest prefix containing {client}); mode {}, response {}",
+        zone.name,
+        zone.mode.as_str(),
+        zone.response.describe()
+    );
+    let qn = Name::from_str(&format!("{lower}.")).unwrap_or_else(|_| Name::root());
+    let asked = Asked {
+        name: &qn,
+        qtype,
+        dnssec_ok: false,
+        authentic_data: false,
+    };
+    let ttl = u32::try_from(zone.block_ttl.as_secs()).unwrap_or(u32::MAX);
+    if zone.canaries
+        && let Some(c) = Canary::of(&lower)
+    {
+        let _ = writeln!(
+            s,
+            "canary    {lower} is a bypass canary ({}), answered locally, never forwarded",
+            c.kind()
+        );
+        let r = respond::local_negative(&asked, c != Canary::Ddr, 300, "pixelguard: bypass canary");
+        let _ = writeln!(s, "answer    {}", describe_reply(&r));
+        return s;
+    }
+    let q = QueryName::new(lower.as_bytes());
+    let mut any = false;
+    for (role, ids) in [("allow", &zone.allow), ("block", &zone.block)] {
+        for &i in ids.iter() {
+            let Some(l) = snap.lists.get(usize::from(i)) else {
+                continue;
+            };
+            for (m, what) in [(&l.matcher, "name"), (&l.cloak, "cloak-target")] {
+                m.find(&q, |hit| {
+                    let a = payload_action(hit.payload, hit.exact);
+                    if a != code::NONE {
+                        any = true;
+                        let rule = lower.get(hit.start..).unwrap_or(&lower);
+                        let attr = payload_attr(hit.payload).and_then(|x| l.attrs.get(x));
+                        let vend = attr.map_or("other/other".to_owned(), |a| format!("{}/{} ({})", a.vendor, a.category, a.status.as_str()));
+                        let _ = writeln!(
+                            s,
+                            "match     {role} list {}: rule {rule} ({}{}, action {}) at {}; vendor {vend}",
+                            l.name,
+                            if hit.exact { "exact" } else { "parent of the name" },
+                            if what == "cloak-target" { ", cloak target: counts only inside CNAME answers" } else { "" },
+                            action_name(a),
+                            rule_location(l, rule),
+                        );
+                    }
+                    ControlFlow::<()>::Continue(())
+                });
+            }
+        }
+    }
+    if !any {
+        let _ = writeln!(s, "match     no rule in the zone's lists matches {lower}");
+    }
+    if zone.mode == Mode::Off {
+        let _ = writeln!(s, "decision  mode off: no policy; resolved normally");
+        return s;
+    }
+    match policy::decide(&snap.lists, zone, &q) {
+        Some(Decision::Allow(v)) => {
+            let _ = writeln!(
+                s,
+                "decision  allowed by list {} rule {}: resolved normally through the upstream",
+                v.list_name, v.rule
+            );
+        }
+        Some(Decision::Block(v, action)) => {
+            let _ = writeln!(
+                s,
+                "decision  blocked by list {} rule {} (most specific match wins)",
+                v.list_name, v.rule
+            );
+            if zone.mode == Mode::Log {
+                let _ = writeln!(
+                    s,
+                    "answer    log mode: resolved normally; recorded as would-block ({})",
+                    v.ede_text()
+                );
+            } else {
+                let owner = Name::from_str(&format!("{}.", v.rule)).unwrap_or_else(|_| qn.clone());
+                let r =
+                    respond::blocked(&asked, &zone.response, action, ttl, &owner, &v.ede_text());
+                let _ = writeln!(s, "answer    {}", describe_reply(&r));
+            }
+        }
+        None => {
+            let _ = writeln!(
+                s,
+                "decision  not blocked: resolved through the upstream; its answer's CNAME/SVCB targets are then checked{}",
+                if zone.uncloak {
+                    ""
+                } else {
+                    " (uncloaking is off in this zone)"
+                }
+            );
+        }
+    }
+    s
+}
+
+fn describe_reply(r: &respond::Reply) -> String {
+    let mut s = if r.rcode == ResponseCode::NoError && r.answers.is_empty() {
+        "NOERROR (NODATA)".to_owned()
+    } else {
+        r.rcode.to_string()
+    };
+    for a in &r.answers {
+        let _ = write!(
+            s,
+            "; answer {} {} {} {}",
+            a.name,
+            a.ttl,
+            a.record_type(),
+            a.data
+        );
+    }
+    for a in &r.authorities {
+        let _ = write!(s, "; authority {} {} {}", a.name, a.ttl, a.record_type());
+    }
+    for o in &r.options {
+        if let hickory_proto::rr::rdata::opt::EdnsOption::Unknown(respond::EDE_CODE, d) = o
+            && d.len() >= 2
+        {
+            let _ = write!(
+                s,
+                "; EDE {} {:?}",
+                u16::from_be_bytes([d[0], d[1]]),
+                String::from_utf8_lossy(&d[2..])
+            );
+        }
+    }
+    s
+}
+
+/// `pixelguard explain`.
+pub fn explain(source: &ConfigSource, client: IpAddr, name: &str, qtype: &str) -> i32 {
+    let config = match source.load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return exit::CONFIG;
+        }
+    };
+    let Ok(qtype) = RecordType::from_str(&qtype.to_ascii_uppercase()) else {
+        eprintln!("unknown query type {qtype:?}");
+        return exit::USAGE;
+    };
+    let snap = Snapshot::build(config, None);
+    print!("{}", explain_text(&snap, client, name, qtype));
+    exit::OK
+}

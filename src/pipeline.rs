@@ -1,0 +1,327 @@
+//! The request path: one fixed chain of stages, assembled in [`Pipeline::handle`], each stage
+//! commented with why it sits where it does. A stage either answers (and the chain ends) or lets
+//! the query continue; a block is an answer, so a blocked name can never leak to an upstream.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use hickory_proto::op::{MessageType, OpCode, ResponseCode};
+use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_server::net::runtime::Time;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+
+use crate::cache::{Cache, CacheKey};
+use crate::config::Mode;
+use crate::matcher::QueryName;
+use crate::outcome::{Outcome, Verdict};
+use crate::policy::{self, Canary, Decision, RuleAction, ZonePolicy};
+use crate::record::{Event, Recorder};
+use crate::respond::{self, Asked, Reply};
+use crate::snapshot::Snapshot;
+use crate::upstream::Question;
+
+/// TTL of local canary answers.
+const CANARY_TTL: u32 = 300;
+
+/// The shared state of the request path.
+pub struct Pipeline {
+    /// The current snapshot (swapped whole on reload).
+    pub snapshot: ArcSwap<Snapshot>,
+    /// The answer cache (survives reloads).
+    pub cache: Cache,
+    /// Counters and the policy-hit log.
+    pub recorder: Recorder,
+}
+
+/// What the chain decided, before it is sent.
+struct Done {
+    reply: Reply,
+    outcome: Outcome,
+    verdict: Option<Verdict>,
+    bypass: Option<&'static str>,
+}
+
+impl Pipeline {
+    /// A pipeline over a first snapshot.
+    pub fn new(snapshot: Snapshot) -> Self {
+        let cache = Cache::new(&snapshot.config.cache);
+        Self {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            cache,
+            recorder: Recorder::new(),
+        }
+    }
+
+    /// Swaps in a new snapshot; in-flight queries finish on the old one.
+    pub fn swap(&self, snapshot: Snapshot) {
+        self.cache.reconfigure(&snapshot.config.cache);
+        self.snapshot.store(Arc::new(snapshot));
+    }
+
+    async fn handle<R: ResponseHandler>(&self, request: &Request, handle: R) -> ResponseInfo {
+        let start = Instant::now();
+        // 0. Never answer a response: that is how reflection loops start.
+        if request.metadata.message_type != MessageType::Query {
+            return respond::failed_info(request);
+        }
+        // 1. Decode and EDNS, before anything else reads the request: a query we cannot parse or
+        //    whose opcode / EDNS version we do not speak gets its error code and nothing more.
+        if request.metadata.op_code != OpCode::Query {
+            return respond::send_code(request, ResponseCode::NotImp, handle).await;
+        }
+        let Ok(info) = request.request_info() else {
+            return respond::send_code(request, ResponseCode::FormErr, handle).await;
+        };
+        if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
+            return respond::send_code(request, ResponseCode::BADVERS, handle).await;
+        }
+        let snap = self.snapshot.load();
+        let client = request.src().ip();
+        let original = info.query.original().clone();
+        let qtype = original.query_type();
+        let lower = original.name().to_ascii().to_ascii_lowercase();
+        let qname_str = lower.strip_suffix('.').unwrap_or(&lower);
+        let edns = request.edns.as_ref();
+        let dnssec_ok = edns.is_some_and(|e| e.flags().dnssec_ok);
+
+        // 2. Zone: everything after this is per-zone policy; a client in no zone is refused here,
+        //    before it can cost an upstream query (pixelguard is never an open resolver).
+        let Some((_, zone)) = snap.zone_of(client) else {
+            self.recorder.record(&Event {
+                zone: None,
+                client,
+                qname: qname_str,
+                qtype,
+                outcome: Outcome::Refused,
+                verdict: None,
+                mode: "off",
+                bypass: None,
+                elapsed: start.elapsed(),
+            });
+            return respond::send_code(request, ResponseCode::Refused, handle).await;
+        };
+        let asked = Asked {
+            name: original.name(),
+            qtype,
+            dnssec_ok,
+            authentic_data: request.metadata.authentic_data,
+        };
+        let done = self
+            .resolve(
+                &snap,
+                zone,
+                qname_str,
+                &asked,
+                request.metadata.checking_disabled,
+                &original,
+            )
+            .await;
+        let info = respond::send(request, &done.reply, handle).await;
+        self.recorder.record(&Event {
+            zone: Some(&zone.name),
+            client,
+            qname: qname_str,
+            qtype,
+            outcome: done.outcome,
+            verdict: done.verdict.as_ref(),
+            mode: zone.mode.as_str(),
+            bypass: done.bypass,
+            elapsed: start.elapsed(),
+        });
+        info
+    }
+
+    async fn resolve(
+        &self,
+        snap: &Snapshot,
+        zone: &ZonePolicy,
+        qname: &str,
+        asked: &Asked<'_>,
+        checking_disabled: bool,
+        original: &hickory_proto::op::Query,
+    ) -> Done {
+        let ttl = u32::try_from(zone.block_ttl.as_secs()).unwrap_or(u32::MAX);
+        // 3. Local answers: bypass canaries must be answered by us whatever the lists say, and
+        //    never forwarded (an upstream would answer them "positively").
+        if zone.canaries
+            && let Some(c) = Canary::of(qname)
+        {
+            let reply = respond::local_negative(
+                asked,
+                c != Canary::Ddr,
+                CANARY_TTL,
+                "pixelguard: bypass canary",
+            );
+            return Done {
+                reply,
+                outcome: Outcome::Local,
+                verdict: None,
+                bypass: Some(c.kind()),
+            };
+        }
+        // 4. Name policy, before the cache and the upstream: a blocked name must never leave.
+        let q = QueryName::new(qname.as_bytes());
+        let mut would_block: Option<Verdict> = None;
+        let mut allowed: Option<Verdict> = None;
+        if zone.mode != Mode::Off {
+            match policy::decide(&snap.lists, zone, &q) {
+                Some(Decision::Block(v, action)) if zone.mode == Mode::Enforce => {
+                    let owner = Name::from_ascii(&v.rule).unwrap_or_else(|_| asked.name.clone());
+                    let reply =
+                        respond::blocked(asked, &zone.response, action, ttl, &owner, &v.ede_text());
+                    return Done {
+                        reply,
+                        outcome: Outcome::Blocked,
+                        verdict: Some(v),
+                        bypass: None,
+                    };
+                }
+                Some(Decision::Block(v, _)) => would_block = Some(v),
+                Some(Decision::Allow(v)) => allowed = Some(v),
+                None => {}
+            }
+        }
+        // 5./6. Cache, then upstream on a miss. Both hold raw upstream answers only.
+        let key = CacheKey {
+            name: qname.into(),
+            qtype: u16::from(asked.qtype),
+            qclass: u16::from(original.query_class()),
+            dnssec_ok: asked.dnssec_ok,
+            checking_disabled,
+        };
+        let now = Instant::now();
+        let max_ttl = self.cache.max_ttl();
+        let (reply, mut outcome, answer_msg) = if let Some(hit) = self.cache.get(&key, now) {
+            let age = hit.age(now);
+            (
+                respond::from_upstream(&hit.message, asked, age, max_ttl),
+                Outcome::Cached,
+                Some(MsgRef::Cached(hit)),
+            )
+        } else {
+            let question = Question {
+                query: original.clone(),
+                dnssec_ok: asked.dnssec_ok,
+                checking_disabled,
+            };
+            match snap.upstreams.resolve(&question).await {
+                Some(ans) => {
+                    self.cache.insert(key, &ans.message, now);
+                    (
+                        respond::from_upstream(&ans.message, asked, 0, max_ttl),
+                        Outcome::Forwarded,
+                        Some(MsgRef::Fresh(ans)),
+                    )
+                }
+                None => (Reply::code(ResponseCode::ServFail), Outcome::Failed, None),
+            }
+        };
+        // 7. Answer policy (uncloaking), on fresh and cached answers alike since policy is per
+        //    zone: a CNAME / SVCB alias into a tracker blocks the original name.
+        if zone.mode != Mode::Off
+            && zone.uncloak
+            && allowed.is_none()
+            && would_block.is_none()
+            && let Some(m) = answer_msg.as_ref()
+            && let Some(mut v) = uncloak(snap, zone, m.message())
+        {
+            if zone.mode == Mode::Enforce {
+                let text = v.ede_text();
+                let reply = respond::blocked(
+                    asked,
+                    &zone.response,
+                    RuleAction::Block,
+                    ttl,
+                    asked.name,
+                    &text,
+                );
+                return Done {
+                    reply,
+                    outcome: Outcome::Blocked,
+                    verdict: Some(v),
+                    bypass: None,
+                };
+            }
+            v.allowed = false;
+            would_block = Some(v);
+        }
+        if would_block.is_some() && outcome != Outcome::Failed {
+            outcome = Outcome::WouldBlock;
+        }
+        Done {
+            reply,
+            outcome,
+            verdict: would_block.or(allowed),
+            bypass: None,
+        }
+    }
+}
+
+enum MsgRef {
+    Cached(Arc<crate::cache::CachedAnswer>),
+    Fresh(Arc<crate::upstream::UpstreamAnswer>),
+}
+
+impl MsgRef {
+    fn message(&self) -> &hickory_proto::op::Message {
+        match self {
+            Self::Cached(c) => &c.message,
+            Self::Fresh(f) => &f.message,
+        }
+    }
+}
+
+/// Checks every CNAME target and HTTPS / SVCB alias target of an answer against the zone's block
+/// lists and the catalogue's cloak targets.
+fn uncloak(snap: &Snapshot, zone: &ZonePolicy, m: &hickory_proto::op::Message) -> Option<Verdict> {
+    for r in &m.answers {
+        let target = match &r.data {
+            RData::CNAME(c) => &c.0,
+            RData::HTTPS(h) if h.0.svc_priority == 0 => &h.0.target_name,
+            RData::SVCB(s) if s.svc_priority == 0 => &s.target_name,
+            _ => continue,
+        };
+        let t = target.to_ascii().to_ascii_lowercase();
+        let t = t.strip_suffix('.').unwrap_or(&t);
+        if t.is_empty() {
+            continue;
+        }
+        let q = QueryName::new(t.as_bytes());
+        match policy::decide_target(&snap.lists, zone, &q) {
+            Some(Decision::Block(mut v, _)) => {
+                v.cloaked_via = Some(t.to_owned());
+                return Some(v);
+            }
+            // An allowed target (e.g. the organisation's own CDN) stops nothing else.
+            Some(Decision::Allow(_)) | None => {}
+        }
+    }
+    None
+}
+
+/// The hickory-server entry point.
+#[derive(Clone)]
+pub struct Handler(pub Arc<Pipeline>);
+
+#[async_trait::async_trait]
+impl RequestHandler for Handler {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        response_handle: R,
+    ) -> ResponseInfo {
+        self.0.handle(request, response_handle).await
+    }
+}
+
+/// The client address a request is attributed to (hook for future proxy-protocol support).
+pub fn client_of(request: &Request) -> IpAddr {
+    request.src().ip()
+}
+
+/// Whether a record type is one whose answers we scan for cloaking (for explain).
+pub fn is_alias_type(t: RecordType) -> bool {
+    matches!(t, RecordType::CNAME | RecordType::HTTPS | RecordType::SVCB)
+}

@@ -1,0 +1,304 @@
+//! Listeners: UDP through `hickory_server::Server` (one SO_REUSEPORT socket per worker thread on
+//! every listen address, so the kernel spreads load without a shared queue), and TCP through our
+//! own accept loop, because hickory-server has no connection cap and answers the queries of one
+//! connection strictly in turn (head-of-line blocking, notes P4). Here a semaphore caps concurrent
+//! connections, an idle timeout closes quiet ones, and the queries of one connection are handled
+//! concurrently, with answers written back as they complete (RFC 7766 §6.2.1.1).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_proto::op::{Header, MessageType, ResponseCode};
+use hickory_proto::rr::Record;
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
+use hickory_server::Server;
+use hickory_server::net::NetError;
+use hickory_server::net::runtime::TokioTime;
+use hickory_server::net::xfer::Protocol;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponse;
+use socket2::{Domain, Socket, Type};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use crate::pipeline::Handler;
+
+/// Listener settings.
+#[derive(Debug, Clone)]
+pub struct ListenConfig {
+    /// UDP sockets per address.
+    pub udp_sockets: usize,
+    /// TCP idle timeout.
+    pub tcp_idle_timeout: Duration,
+    /// Concurrent TCP connections.
+    pub tcp_max_connections: usize,
+}
+
+/// Binds a UDP socket with SO_REUSEPORT (so several can share the address).
+pub fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, None)?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_reuse_address(true)?;
+    s.set_reuse_port(true)?;
+    s.set_nonblocking(true)?;
+    // A larger receive buffer absorbs bursts instead of dropping them in the kernel.
+    let _ = s.set_recv_buffer_size(4 << 20);
+    s.bind(&addr.into())?;
+    UdpSocket::from_std(s.into())
+}
+
+/// Binds a TCP listener.
+pub fn bind_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_reuse_address(true)?;
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    TcpListener::from_std(s.into())
+}
+
+/// Sockets bound for one listen address. Binding happens before the runtime serves anything, so
+/// an address in use is a start-up error, not a silent half-start. When the configured port is 0
+/// (tests) the UDP port is chosen first and TCP binds the same one.
+pub struct Bound {
+    /// The address actually bound.
+    pub addr: SocketAddr,
+    /// UDP sockets (SO_REUSEPORT group).
+    pub udp: Vec<UdpSocket>,
+    /// The TCP listener.
+    pub tcp: TcpListener,
+}
+
+/// Binds every listen address.
+pub fn bind_all(addrs: &[SocketAddr], udp_sockets: usize) -> std::io::Result<Vec<Bound>> {
+    let mut out = Vec::new();
+    for &a in addrs {
+        let first = bind_udp(a)?;
+        let addr = first.local_addr()?;
+        let mut udp = vec![first];
+        for _ in 1..udp_sockets.max(1) {
+            udp.push(bind_udp(addr)?);
+        }
+        let tcp = bind_tcp(addr)?;
+        out.push(Bound { addr, udp, tcp });
+    }
+    Ok(out)
+}
+
+/// A running set of listeners.
+pub struct Running {
+    server: Server<Handler>,
+    stop_tcp: watch::Sender<bool>,
+    tcp_tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Starts serving on bound sockets.
+pub fn serve(bound: Vec<Bound>, handler: Handler, cfg: &ListenConfig) -> Running {
+    let mut server = Server::new(handler.clone());
+    let (stop_tcp, stop_rx) = watch::channel(false);
+    let limit = Arc::new(Semaphore::new(cfg.tcp_max_connections.max(1)));
+    let mut tcp_tasks = Vec::new();
+    for b in bound {
+        for s in b.udp {
+            server.register_socket(s);
+        }
+        tcp_tasks.push(tokio::spawn(tcp_accept(
+            b.tcp,
+            handler.clone(),
+            limit.clone(),
+            cfg.tcp_idle_timeout,
+            stop_rx.clone(),
+        )));
+    }
+    Running {
+        server,
+        stop_tcp,
+        tcp_tasks,
+    }
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight queries finish (bounded by `grace`).
+    pub async fn shutdown(mut self, grace: Duration) {
+        let _ = self.stop_tcp.send(true);
+        let _ = tokio::time::timeout(grace, self.server.shutdown_gracefully()).await;
+        for t in self.tcp_tasks {
+            let _ = tokio::time::timeout(grace, t).await;
+        }
+    }
+}
+
+async fn tcp_accept(
+    listener: TcpListener,
+    handler: Handler,
+    limit: Arc<Semaphore>,
+    idle: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        // Take a connection slot first: when all are in use, new connections wait in the kernel
+        // backlog instead of being accepted and starved.
+        let permit = tokio::select! {
+            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = stop.changed() => break,
+        };
+        let (stream, src) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::debug!(error = %e, "tcp accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        let handler = handler.clone();
+        let stop = stop.clone();
+        conns.spawn(async move {
+            tcp_connection(stream, src, handler, idle, stop).await;
+            drop(permit);
+        });
+        while conns.try_join_next().is_some() {}
+    }
+    // Drain: connections see the stop signal and finish their in-flight queries.
+    while conns.join_next().await.is_some() {}
+}
+
+async fn tcp_connection(
+    stream: tokio::net::TcpStream,
+    src: SocketAddr,
+    handler: Handler,
+    idle: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let (mut rd, mut wr) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(64);
+    let writer = tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            if wr.write_all(&msg).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut queries = tokio::task::JoinSet::new();
+    loop {
+        let mut len = [0u8; 2];
+        let read = tokio::select! {
+            r = tokio::time::timeout(idle, rd.read_exact(&mut len)) => r,
+            _ = stop.changed() => break,
+        };
+        match read {
+            Ok(Ok(_)) => {}
+            _ => break, // idle timeout, EOF or error
+        }
+        let n = usize::from(u16::from_be_bytes(len));
+        let mut buf = vec![0u8; n];
+        match tokio::time::timeout(idle, rd.read_exact(&mut buf)).await {
+            Ok(Ok(_)) => {}
+            _ => break,
+        }
+        let h = handler.clone();
+        let tx = tx.clone();
+        queries.spawn(async move {
+            handle_tcp_message(buf, src, h, tx).await;
+        });
+        while queries.try_join_next().is_some() {}
+    }
+    while queries.join_next().await.is_some() {}
+    drop(tx);
+    let _ = writer.await;
+}
+
+async fn handle_tcp_message(
+    buf: Vec<u8>,
+    src: SocketAddr,
+    handler: Handler,
+    tx: mpsc::Sender<Vec<u8>>,
+) {
+    let responder = TcpResponder { tx: tx.clone() };
+    match Request::from_bytes(buf.clone(), src, Protocol::Tcp) {
+        Ok(req) => {
+            let _ = handler
+                .handle_request::<_, TokioTime>(&req, responder)
+                .await;
+        }
+        Err(_) => {
+            // Unparseable: answer FORMERR if at least the header is there (as hickory does for UDP).
+            if let Some(bytes) = formerr_for(&buf) {
+                let _ = tx.send(framed(bytes)).await;
+            }
+        }
+    }
+}
+
+/// A FORMERR reply to a request whose header is readable, `None` otherwise.
+pub fn formerr_for(raw: &[u8]) -> Option<Vec<u8>> {
+    let mut d = BinDecoder::new(raw);
+    let h = Header::read(&mut d).ok()?;
+    if h.metadata.message_type != MessageType::Query {
+        return None;
+    }
+    let mut meta = hickory_proto::op::Metadata::response_from_request(&h.metadata);
+    meta.response_code = ResponseCode::FormErr;
+    meta.recursion_available = true;
+    let header = Header {
+        metadata: meta,
+        counts: Default::default(),
+    };
+    let mut out = Vec::with_capacity(12);
+    let mut e = BinEncoder::new(&mut out);
+    header.emit(&mut e).ok()?;
+    Some(out)
+}
+
+fn framed(msg: Vec<u8>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(msg.len() + 2);
+    out.extend_from_slice(&(msg.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
+    out.extend_from_slice(&msg);
+    out
+}
+
+/// Sends responses of one TCP connection to its writer task.
+#[derive(Clone)]
+struct TcpResponder {
+    tx: mpsc::Sender<Vec<u8>>,
+}
+
+#[async_trait::async_trait]
+impl ResponseHandler for TcpResponder {
+    async fn send_response<'a>(
+        &mut self,
+        response: MessageResponse<
+            '_,
+            'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+        >,
+    ) -> Result<ResponseInfo, NetError> {
+        let mut bytes = Vec::with_capacity(512);
+        let info = {
+            let mut enc = BinEncoder::new(&mut bytes);
+            enc.set_max_size(u16::MAX);
+            response
+                .destructive_emit(&mut enc)
+                .map_err(|e| NetError::from(e.to_string()))?
+        };
+        self.tx
+            .send(framed(bytes))
+            .await
+            .map_err(|_| NetError::from("tcp connection closed"))?;
+        Ok(info)
+    }
+}

@@ -1,0 +1,97 @@
+//! The immutable state the request path reads: config, compiled lists, zone policies, the
+//! network → zone table and the upstream set. Built off the request path by [`Snapshot::build`]
+//! and swapped in whole (arc-swap), so a query sees one consistent policy from start to end.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::config::{Config, ListConfig};
+use crate::lists::{self, CompiledList};
+use crate::policy::ZonePolicy;
+use crate::upstream::Upstreams;
+use crate::zones::{ZoneId, ZoneTable};
+
+/// Everything a query needs, immutable.
+pub struct Snapshot {
+    /// The config it was built from.
+    pub config: Config,
+    /// Compiled lists, in name order; zone policies refer to them by index.
+    pub lists: Vec<Arc<CompiledList>>,
+    /// Zone policies; `ZoneId` indexes this.
+    pub zones: Vec<ZonePolicy>,
+    /// Client address → zone.
+    pub zone_table: ZoneTable,
+    /// The upstream set.
+    pub upstreams: Upstreams,
+}
+
+impl Snapshot {
+    /// Builds a snapshot, reusing compiled lists from `previous` whose config did not change and
+    /// whose source is builtin (files are re-read: they may have changed on disk).
+    pub fn build(config: Config, previous: Option<&Snapshot>) -> Snapshot {
+        let mut lists = Vec::new();
+        let mut index = BTreeMap::new();
+        for (name, lc) in &config.lists {
+            let reused = previous.and_then(|p| reuse(p, lc));
+            let list = reused.unwrap_or_else(|| Arc::new(lists::load(lc)));
+            index.insert(name.clone(), lists.len() as u16);
+            lists.push(list);
+        }
+        let mut zones = Vec::new();
+        let mut nets = Vec::new();
+        for (i, z) in config.zones.iter().enumerate() {
+            let id = i as ZoneId;
+            for n in &z.networks {
+                nets.push((*n, id));
+            }
+            zones.push(ZonePolicy {
+                name: Arc::from(z.name.as_str()),
+                allow: z
+                    .allow
+                    .iter()
+                    .filter_map(|l| index.get(l).copied())
+                    .collect(),
+                block: z
+                    .block
+                    .iter()
+                    .filter_map(|l| index.get(l).copied())
+                    .collect(),
+                mode: z.mode,
+                response: z.response.clone(),
+                block_ttl: z.block_ttl,
+                catalogue: z.catalogue,
+                canaries: z.canaries,
+                uncloak: z.uncloak,
+            });
+        }
+        let upstreams = Upstreams::new(
+            config.upstream.servers.clone(),
+            config.upstream.timeout,
+            config.upstream.deadline,
+        );
+        Snapshot {
+            zone_table: ZoneTable::new(nets),
+            zones,
+            lists,
+            upstreams,
+            config,
+        }
+    }
+
+    /// The zone of a client.
+    pub fn zone_of(&self, ip: std::net::IpAddr) -> Option<(ZoneId, &ZonePolicy)> {
+        let id = self.zone_table.lookup(ip)?;
+        self.zones.get(usize::from(id)).map(|z| (id, z))
+    }
+}
+
+fn reuse(prev: &Snapshot, lc: &ListConfig) -> Option<Arc<CompiledList>> {
+    let old = prev.lists.iter().find(|l| &*l.name == lc.name.as_str())?;
+    let same = prev
+        .config
+        .lists
+        .get(&lc.name)
+        .is_some_and(|p| p.source == lc.source && p.format == lc.format);
+    (same && matches!(lc.source, crate::config::ListSource::Builtin(_)) && old.error.is_none())
+        .then(|| old.clone())
+}
