@@ -167,6 +167,13 @@ pub fn explain_text(snap: &Snapshot, client: IpAddr, name: &str, qtype: RecordTy
         let _ = writeln!(s, "answer    {}", describe_reply(&r));
         return s;
     }
+    for &i in zone.allow.iter().chain(zone.block.iter()) {
+        if let Some(l) = snap.lists.get(usize::from(i))
+            && let Some(e) = &l.error
+        {
+            let _ = writeln!(s, "warning   list {} is not loaded ({e}); the zone runs without it", l.name);
+        }
+    }
     let q = QueryName::new(lower.as_bytes());
     let mut any = false;
     for (role, ids) in [("allow", &zone.allow), ("block", &zone.block)] {
@@ -246,11 +253,24 @@ pub fn explain_text(snap: &Snapshot, client: IpAddr, name: &str, qtype: RecordTy
     s
 }
 
+/// The presentation name of a response code (NXDOMAIN, not "Non-Existent Domain").
+pub fn rcode_name(r: ResponseCode) -> String {
+    match r {
+        ResponseCode::NoError => "NOERROR".into(),
+        ResponseCode::FormErr => "FORMERR".into(),
+        ResponseCode::ServFail => "SERVFAIL".into(),
+        ResponseCode::NXDomain => "NXDOMAIN".into(),
+        ResponseCode::NotImp => "NOTIMP".into(),
+        ResponseCode::Refused => "REFUSED".into(),
+        other => format!("RCODE{}", u16::from(other)),
+    }
+}
+
 fn describe_reply(r: &respond::Reply) -> String {
     let mut s = if r.rcode == ResponseCode::NoError && r.answers.is_empty() {
         "NOERROR (NODATA)".to_owned()
     } else {
-        r.rcode.to_string()
+        rcode_name(r.rcode)
     };
     for a in &r.answers {
         let _ = write!(

@@ -19,7 +19,7 @@
 //! * Every name in the arena is distinct, at most [`MAX_NAME_LEN`] bytes, and valid UTF-8 (it
 //!   came from a `&str`); the arena is at most `u32::MAX` bytes, so offsets fit in a `u32` and no
 //!   occupied slot can equal the empty sentinel `u32::MAX`.
-//! * The table has more slots than entries (load factor below [`LOAD_PERCENT`] %), so every probe
+//! * The table has more slots than entries (load factor at most [`LOAD_PERCENT`] %), so every probe
 //!   sequence reaches an empty slot and terminates.
 //! * All matchers in a process hash with the same keys (drawn once per process from the standard
 //!   library's random source, which keeps crafted lists from forcing long probe chains), so a
@@ -412,7 +412,8 @@ impl fmt::Debug for Matcher {
 /// Collects names and payloads, merging duplicates, then [`build`](Self::build)s a [`Matcher`].
 ///
 /// The builder writes each name once into the arena that the matcher keeps; its own table
-/// (`u64` slots: hash and offset, power-of-two capacity, load at most 3/4) is dropped by `build`.
+/// (`u64` slots: hash and offset, power-of-two capacity, load at most 3/4) is freed by `build`
+/// before the matcher's table is allocated, so at most one of the two tables exists at a time.
 #[derive(Clone, Default)]
 pub struct MatcherBuilder {
     arena: Vec<u8>,
@@ -478,9 +479,11 @@ impl MatcherBuilder {
             i = (i + 1) & mask;
         }
         let off = self.arena.len();
-        let Ok(off32) = u32::try_from(off + HEADER + bytes.len()).map(|_| off as u32) else {
+        if off + HEADER + bytes.len() > u32::MAX as usize {
             return false;
-        };
+        }
+        // Fits: checked just above. Never u32::MAX, since a record follows it.
+        let off32 = off as u32;
         self.arena.push(bytes.len() as u8);
         self.arena.extend_from_slice(&payload.to_le_bytes());
         self.arena.extend_from_slice(bytes);
@@ -509,13 +512,16 @@ impl MatcherBuilder {
         let arena_len = u32::try_from(arena.len()).unwrap_or(u32::MAX);
         let off_bits = u32::BITS - arena_len.leading_zeros();
         let tag_mask = u32::MAX.checked_shl(off_bits).unwrap_or(0);
+        // Free the builder table before allocating the final one (lower peak memory); the
+        // hashes are recomputed in one sequential pass over the arena instead.
+        drop(slots);
         let cap = table_capacity(len);
         let mut table = vec![EMPTY; cap].into_boxed_slice();
-        // Builder slots are in (roughly) increasing hash order and so are the homes of the new
-        // table, so this pass writes the new table nearly sequentially.
-        for &s in slots.iter().filter(|&&s| s != EMPTY_WIDE) {
-            let h = (s >> 32) as u32;
-            let slot = h.checked_shl(off_bits).unwrap_or(0) | (s as u32 & !tag_mask);
+        let mut off = 0;
+        while let Some((name, _)) = record_at(&arena, off) {
+            let h = name_hash(name);
+            // off < arena.len() <= u32::MAX.
+            let slot = h.checked_shl(off_bits).unwrap_or(0) | off as u32;
             let mut i = home(h, cap);
             while table[i] != EMPTY {
                 i += 1;
@@ -524,8 +530,8 @@ impl MatcherBuilder {
                 }
             }
             table[i] = slot;
+            off += HEADER + name.len();
         }
-        drop(slots);
         Matcher {
             arena,
             table,
