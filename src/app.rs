@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::config::{Config, ConfigErrors, ListSource, Overrides};
+use crate::config::{Config, ConfigErrors, Overrides};
+use crate::lists::supply::ListSupply;
 use crate::pipeline::{Handler, Pipeline};
 use crate::server::{self, ListenConfig, Running};
 use crate::snapshot::Snapshot;
@@ -42,8 +43,96 @@ pub struct App {
     pub pipeline: Arc<Pipeline>,
     /// Bound listen addresses (ports resolved when 0 was asked for).
     pub addrs: Vec<SocketAddr>,
-    source: ConfigSource,
     running: Running,
+    /// The one reload path, shared with SIGHUP, list refresh timers and the admin endpoint.
+    pub reloader: Reloader,
+}
+
+/// The one reload path: start-up aside, every change of state (SIGHUP, a list refresh, the admin
+/// reload endpoint) goes through [`Reloader::reload`] or [`Reloader::rebuild`], which build a
+/// complete new snapshot off the request path and swap it in atomically. Reloads are serialised.
+#[derive(Clone)]
+pub struct Reloader(Arc<ReloaderInner>);
+
+/// State of the reload path.
+pub struct ReloaderInner {
+    source: ConfigSource,
+    pipeline: Arc<Pipeline>,
+    /// Remote lists (downloads, disk copies, status).
+    pub supply: Arc<ListSupply>,
+    refreshers: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    serial: tokio::sync::Mutex<()>,
+}
+
+impl Reloader {
+    /// The remote-list supply (for status and metrics).
+    pub fn supply(&self) -> &Arc<ListSupply> {
+        &self.0.supply
+    }
+
+    /// Re-reads the config file and every list, builds a complete snapshot and swaps it in.
+    /// A config that fails validation keeps the running snapshot and returns its errors.
+    pub async fn reload(&self) -> Result<(), ConfigErrors> {
+        let _g = self.0.serial.lock().await;
+        let config = self.0.source.load()?;
+        // Lists new to this config are downloaded (or read from disk) before they are used.
+        let missing = self.0.supply.prepare(&config).await;
+        if !missing.is_empty() {
+            tracing::error!(lists = %missing.join(", "), "remote list(s) without content after reload");
+        }
+        self.restart_refreshers(&config);
+        self.install(config).await
+    }
+
+    /// Rebuilds the snapshot from the running config with the current list content (after a
+    /// list refresh brought new content).
+    pub async fn rebuild(&self) -> Result<(), ConfigErrors> {
+        let _g = self.0.serial.lock().await;
+        let config = self.0.pipeline.snapshot.load().config.clone();
+        self.install(config).await
+    }
+
+    async fn install(&self, config: crate::config::Config) -> Result<(), ConfigErrors> {
+        let pipeline = self.0.pipeline.clone();
+        let supply = self.0.supply.clone();
+        let old_listen = pipeline.snapshot.load().config.server.listen.clone();
+        let snap = tokio::task::spawn_blocking(move || {
+            let prev = pipeline.snapshot.load_full();
+            Snapshot::build(config, Some(&prev), Some(&supply))
+        })
+        .await
+        .map_err(|e| {
+            ConfigErrors(vec![crate::config::ConfigError {
+                file: "<reload>".into(),
+                line: 0,
+                column: 0,
+                message: e.to_string(),
+            }])
+        })?;
+        if snap.config.server.listen != old_listen {
+            tracing::warn!("server.listen changed: listeners change only on restart");
+        }
+        self.0.pipeline.swap(snap);
+        Ok(())
+    }
+
+    fn restart_refreshers(&self, config: &crate::config::Config) {
+        let weak = Arc::downgrade(&self.0);
+        let changed: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                tokio::spawn(async move {
+                    if let Err(e) = Reloader(inner).rebuild().await {
+                        tracing::error!("rebuild after a list refresh failed: {e}");
+                    }
+                });
+            }
+        });
+        let mut tasks = match self.0.refreshers.lock() {
+            Ok(t) => t,
+            Err(p) => p.into_inner(),
+        };
+        self.0.supply.spawn_refreshers(config, &mut tasks, changed);
+    }
 }
 
 /// The lines printed at start-up (and by `check`): one per listener, upstream, zone and list.
@@ -71,10 +160,7 @@ pub fn summary(snap: &Snapshot, addrs: &[SocketAddr]) -> Vec<String> {
         ));
     }
     for l in &snap.lists {
-        let src = match &l.source {
-            ListSource::Builtin(b) => format!("builtin:{b}"),
-            ListSource::File(p) => p.display().to_string(),
-        };
+        let src = l.source.to_string();
         let mut line = format!(
             "list      {}: {} ({}) {} entries, {} lines skipped",
             l.name,
@@ -107,7 +193,25 @@ impl App {
         let bound = server::bind_all(&config.server.listen, listen.udp_sockets)
             .with_context(|| format!("binding {:?}", config.server.listen))?;
         let addrs: Vec<SocketAddr> = bound.iter().map(|b| b.addr).collect();
-        let snapshot = tokio::task::spawn_blocking(move || Snapshot::build(config, None)).await?;
+        let supply = ListSupply::new(&config.state_dir);
+        let missing = supply.prepare(&config).await;
+        if !missing.is_empty() {
+            if config.strict_start {
+                anyhow::bail!(
+                    "strict_start: remote list(s) {} have neither a download nor a disk copy in {}",
+                    missing.join(", "),
+                    config.state_dir.display()
+                );
+            }
+            tracing::error!(
+                lists = %missing.join(", "),
+                "remote list(s) have neither a download nor a disk copy: zones using them start WITHOUT them"
+            );
+        }
+        let supply2 = supply.clone();
+        let snapshot =
+            tokio::task::spawn_blocking(move || Snapshot::build(config, None, Some(&supply2)))
+                .await?;
         for line in summary(&snapshot, &addrs) {
             tracing::info!("{line}");
         }
@@ -121,37 +225,25 @@ impl App {
         }
         let pipeline = Arc::new(Pipeline::new(snapshot));
         let running = server::serve(bound, Handler(pipeline.clone()), &listen);
+        let reloader = Reloader(Arc::new(ReloaderInner {
+            source: source.clone(),
+            pipeline: pipeline.clone(),
+            supply,
+            refreshers: std::sync::Mutex::new(Vec::new()),
+            serial: tokio::sync::Mutex::new(()),
+        }));
+        reloader.restart_refreshers(&pipeline.snapshot.load().config);
         Ok(App {
             pipeline,
             addrs,
-            source,
             running,
+            reloader,
         })
     }
 
-    /// The one reload path: re-reads the config and lists, builds a complete snapshot off the
-    /// request path and swaps it in. A config that fails validation keeps the running snapshot.
+    /// The one reload path (see [`Reloader::reload`]).
     pub async fn reload(&self) -> Result<(), ConfigErrors> {
-        let config = self.source.load()?;
-        let pipeline = self.pipeline.clone();
-        let snap = tokio::task::spawn_blocking(move || {
-            let prev = pipeline.snapshot.load_full();
-            Snapshot::build(config, Some(&prev))
-        })
-        .await
-        .map_err(|e| {
-            ConfigErrors(vec![crate::config::ConfigError {
-                file: "<reload>".into(),
-                line: 0,
-                column: 0,
-                message: e.to_string(),
-            }])
-        })?;
-        if snap.config.server.listen != self.pipeline.snapshot.load().config.server.listen {
-            tracing::warn!("server.listen changed: listeners change only on restart");
-        }
-        self.pipeline.swap(snap);
-        Ok(())
+        self.reloader.reload().await
     }
 
     /// Stops serving gracefully.

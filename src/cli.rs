@@ -71,4 +71,19 @@ pub enum Command {
         #[arg(default_value = "A")]
         qtype: String,
     },
+    /// Manage list sources.
+    Lists {
+        /// What to do.
+        #[command(subcommand)]
+        action: ListsAction,
+    },
+}
+
+/// `pixelguard lists ...`.
+#[derive(Debug, Subcommand)]
+pub enum ListsAction {
+    /// Download every remote list once into state_dir and report per list (cron, offline prep).
+    Update,
+    /// Show every list's entries, source, last success, last failure and staleness.
+    Status,
 }

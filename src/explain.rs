@@ -31,7 +31,8 @@ pub fn check(source: &ConfigSource) -> i32 {
     };
     let origin = config.origin.clone();
     let listen = config.server.listen.clone();
-    let snap = Snapshot::build(config, None);
+    let supply = crate::lists::supply::ListSupply::new(&config.state_dir);
+    let snap = Snapshot::build(config, None, Some(&supply));
     println!("{origin}: ok");
     for line in summary(&snap, &listen) {
         println!("  {line}");
@@ -49,10 +50,7 @@ pub fn check(source: &ConfigSource) -> i32 {
 /// Per-list detail for `check`: format, entries, skipped lines by reason, the first errors.
 pub fn list_report(l: &CompiledList) -> String {
     let mut s = String::new();
-    let file = match &l.source {
-        ListSource::File(p) => p.display().to_string(),
-        ListSource::Builtin(b) => format!("builtin:{b}"),
-    };
+    let file = l.source.to_string();
     let _ = writeln!(
         s,
         "  list {}: format {}, {} entries, {} lines skipped",
@@ -86,6 +84,7 @@ fn rule_location(l: &CompiledList, rule: &str) -> String {
             Some(n) => format!("blocklists/{b}.toml:{n} (builtin:{b})"),
             None => format!("builtin:{b}"),
         },
+        ListSource::Url(u) => u.clone(),
         ListSource::File(p) => {
             let Ok(f) = std::fs::File::open(p) else {
                 return p.display().to_string();
@@ -171,7 +170,11 @@ pub fn explain_text(snap: &Snapshot, client: IpAddr, name: &str, qtype: RecordTy
         if let Some(l) = snap.lists.get(usize::from(i))
             && let Some(e) = &l.error
         {
-            let _ = writeln!(s, "warning   list {} is not loaded ({e}); the zone runs without it", l.name);
+            let _ = writeln!(
+                s,
+                "warning   list {} is not loaded ({e}); the zone runs without it",
+                l.name
+            );
         }
     }
     let q = QueryName::new(lower.as_bytes());
@@ -313,7 +316,76 @@ pub fn explain(source: &ConfigSource, client: IpAddr, name: &str, qtype: &str) -
         eprintln!("unknown query type {qtype:?}");
         return exit::USAGE;
     };
-    let snap = Snapshot::build(config, None);
+    let supply = crate::lists::supply::ListSupply::new(&config.state_dir);
+    let snap = Snapshot::build(config, None, Some(&supply));
     print!("{}", explain_text(&snap, client, name, qtype));
     exit::OK
+}
+
+/// `pixelguard lists update|status`: downloads every remote list once (update) and prints the
+/// state of every list. Exit 1 when an update left a remote list without content.
+pub async fn lists(config: &crate::config::Config, update: bool) -> i32 {
+    let supply = crate::lists::supply::ListSupply::new(&config.state_dir);
+    let mut failed = false;
+    for lc in config.lists.values() {
+        match &lc.source {
+            ListSource::Url(u) => {
+                let had = supply.load_disk_copy(lc);
+                let result = if update {
+                    Some(supply.update(lc).await)
+                } else {
+                    None
+                };
+                let st = supply
+                    .status()
+                    .into_iter()
+                    .find(|(n, _, _)| *n == lc.name)
+                    .map(|x| x.2)
+                    .unwrap_or_default();
+                let state = match &result {
+                    Some(Ok(crate::lists::supply::Updated::Changed)) => "downloaded".to_owned(),
+                    Some(Ok(crate::lists::supply::Updated::Unchanged)) => "unchanged".to_owned(),
+                    Some(Err(r)) => format!(
+                        "FAILED ({}), {}",
+                        r.as_str(),
+                        if had {
+                            "keeping the last good copy"
+                        } else {
+                            "no copy"
+                        }
+                    ),
+                    None if had => "disk copy".to_owned(),
+                    None => "no copy".to_owned(),
+                };
+                if supply.compiled(&lc.name).is_none() {
+                    failed = true;
+                }
+                println!(
+                    "{}: {u}: {state}; {} entries{}{}",
+                    lc.name,
+                    st.entries,
+                    if st.stale { ", stale" } else { "" },
+                    st.last_success
+                        .map(|t| format!(", last success {t} (unix)"))
+                        .unwrap_or_default()
+                );
+            }
+            other => {
+                let l = crate::lists::load(lc);
+                println!(
+                    "{}: {other}: local; {} entries{}",
+                    lc.name,
+                    l.entries(),
+                    l.error
+                        .map(|e| format!(" -- NOT LOADED: {e}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
+    if failed && update {
+        exit::CONFIG
+    } else {
+        exit::OK
+    }
 }

@@ -35,6 +35,7 @@ fn main() -> ExitCode {
     let code = match cli.command.unwrap_or(Command::Run) {
         Command::Run => run(source),
         Command::Check => pixelguard::explain::check(&source),
+        Command::Lists { action } => lists_command(source, action),
         Command::Explain {
             client,
             name,
@@ -81,4 +82,28 @@ fn run(source: ConfigSource) -> i32 {
             }
         }
     })
+}
+
+fn lists_command(source: ConfigSource, action: pixelguard::cli::ListsAction) -> i32 {
+    let config = match source.load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return exit::CONFIG;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return exit::RUNTIME;
+        }
+    };
+    rt.block_on(pixelguard::explain::lists(
+        &config,
+        matches!(action, pixelguard::cli::ListsAction::Update),
+    ))
 }

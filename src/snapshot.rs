@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::config::{Config, ListConfig};
+use crate::lists::supply::ListSupply;
 use crate::lists::{self, CompiledList};
 use crate::policy::ZonePolicy;
 use crate::upstream::Upstreams;
@@ -26,13 +27,25 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Builds a snapshot, reusing compiled lists from `previous` whose config did not change and
-    /// whose source is builtin (files are re-read: they may have changed on disk).
-    pub fn build(config: Config, previous: Option<&Snapshot>) -> Snapshot {
+    /// Builds a snapshot. Compiled lists are reused from `previous` when their config did not
+    /// change and (for files) the file's modification time and size did not either; remote lists
+    /// come from `supply` (their last good content).
+    pub fn build(
+        config: Config,
+        previous: Option<&Snapshot>,
+        supply: Option<&ListSupply>,
+    ) -> Snapshot {
         let mut lists = Vec::new();
         let mut index = BTreeMap::new();
         for (name, lc) in &config.lists {
-            let reused = previous.and_then(|p| reuse(p, lc));
+            let remote = match (&lc.source, supply) {
+                (crate::config::ListSource::Url(_), Some(s)) => {
+                    s.load_disk_copy(lc);
+                    s.compiled(&lc.name)
+                }
+                _ => None,
+            };
+            let reused = remote.or_else(|| previous.and_then(|p| reuse(p, lc)));
             let list = reused.unwrap_or_else(|| Arc::new(lists::load(lc)));
             index.insert(name.clone(), lists.len() as u16);
             lists.push(list);
@@ -92,6 +105,12 @@ fn reuse(prev: &Snapshot, lc: &ListConfig) -> Option<Arc<CompiledList>> {
         .lists
         .get(&lc.name)
         .is_some_and(|p| p.source == lc.source && p.format == lc.format);
-    (same && matches!(lc.source, crate::config::ListSource::Builtin(_)) && old.error.is_none())
-        .then(|| old.clone())
+    let unchanged = match &lc.source {
+        crate::config::ListSource::Builtin(_) => true,
+        crate::config::ListSource::File(p) => {
+            old.stamp.is_some() && lists::file_stamp(p) == old.stamp
+        }
+        crate::config::ListSource::Url(_) => false,
+    };
+    (same && unchanged && old.error.is_none()).then(|| old.clone())
 }

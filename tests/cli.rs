@@ -25,19 +25,47 @@ fn errors(text: &str) -> String {
 
 #[test]
 fn config_errors_name_file_line_and_expectation() {
-    let e = errors("[server]\nlisten = [\"127.0.0.1:53\"]\n[upstream]\nservers = [\"127.0.0.1:53\"]\n[zones.kiosk]\nnetworks = [\"10.20.0.0/16\",\n  \"10.20.0.0/33\"]\n");
-    assert_eq!(e, "test.toml:7:3: zones.kiosk.networks[1]: invalid CIDR \"10.20.0.0/33\"; expected e.g. \"10.20.0.0/16\" or \"fd00::/48\"");
-    let e = errors("[server]\nlisten = [\"127.0.0.1:53\"]\n[upstream]\nservers = [\"127.0.0.1:53\"]\n[lists.a]\nsource = \"a.txt\"\n[lists.b]\nsource = \"b.txt\"\n[zones.z]\nnetworks = [\"10.0.0.0/8\"]\nblock = [\"ads\"]\n");
-    assert_eq!(e, "test.toml:11:10: zones.z.block[0]: undefined list \"ads\"; defined: a, b");
+    let e = errors(
+        "[server]\nlisten = [\"127.0.0.1:53\"]\n[upstream]\nservers = [\"127.0.0.1:53\"]\n[zones.kiosk]\nnetworks = [\"10.20.0.0/16\",\n  \"10.20.0.0/33\"]\n",
+    );
+    assert_eq!(
+        e,
+        "test.toml:7:3: zones.kiosk.networks[1]: invalid CIDR \"10.20.0.0/33\"; expected e.g. \"10.20.0.0/16\" or \"fd00::/48\""
+    );
+    let e = errors(
+        "[server]\nlisten = [\"127.0.0.1:53\"]\n[upstream]\nservers = [\"127.0.0.1:53\"]\n[lists.a]\nsource = \"a.txt\"\n[lists.b]\nsource = \"b.txt\"\n[zones.z]\nnetworks = [\"10.0.0.0/8\"]\nblock = [\"ads\"]\n",
+    );
+    assert_eq!(
+        e,
+        "test.toml:11:10: zones.z.block[0]: undefined list \"ads\"; defined: a, b"
+    );
     let e = errors("[server]\nlisten = [\"127.0.0.1:53\"]\nlistne = 1\n");
-    assert!(e.starts_with("test.toml:3:1: unknown field `listne`"), "{e}");
+    assert!(
+        e.starts_with("test.toml:3:1: unknown field `listne`"),
+        "{e}"
+    );
     let e = errors("[upstream]\ntimeout = \"2 parsecs\"\n");
     assert!(e.starts_with("test.toml:2:11:"), "{e}");
-    let e = errors("[server]\nlisten = [\"localhost\"]\n[zones.z]\nnetworks = [\"10.0.0.0/8\"]\nmode = \"block\"\nresponse = \"sinkhole\"\n");
-    assert!(e.contains("test.toml:2:11: server.listen: invalid address \"localhost\""), "{e}");
-    assert!(e.contains("test.toml:5:8: zones.z.mode: unknown mode \"block\"; expected enforce, log or off"), "{e}");
-    assert!(e.contains("test.toml:6:12: zones.z.response: unknown response \"sinkhole\""), "{e}");
-    let e = errors("[server]\nlisten = [\"127.0.0.1:53\"]\n[zones.a]\nnetworks = [\"10.0.0.0/8\"]\n[zones.b]\nnetworks = [\"10.0.0.0/8\"]\n");
+    let e = errors(
+        "[server]\nlisten = [\"localhost\"]\n[zones.z]\nnetworks = [\"10.0.0.0/8\"]\nmode = \"block\"\nresponse = \"sinkhole\"\n",
+    );
+    assert!(
+        e.contains("test.toml:2:11: server.listen: invalid address \"localhost\""),
+        "{e}"
+    );
+    assert!(
+        e.contains(
+            "test.toml:5:8: zones.z.mode: unknown mode \"block\"; expected enforce, log or off"
+        ),
+        "{e}"
+    );
+    assert!(
+        e.contains("test.toml:6:12: zones.z.response: unknown response \"sinkhole\""),
+        "{e}"
+    );
+    let e = errors(
+        "[server]\nlisten = [\"127.0.0.1:53\"]\n[zones.a]\nnetworks = [\"10.0.0.0/8\"]\n[zones.b]\nnetworks = [\"10.0.0.0/8\"]\n",
+    );
     assert!(e.contains("is already in zone \"a\""), "{e}");
 }
 
@@ -46,43 +74,82 @@ fn the_reference_config_loads_and_relative_paths_resolve() {
     let c = Config::load(Path::new("config/pixelguard.toml"), &Overrides::default()).unwrap();
     assert_eq!(c.zones.len(), 3);
     let allow = &c.lists["local-allow"];
-    assert_eq!(allow.source, pixelguard::config::ListSource::File(Path::new("config").join("allow.txt")));
+    assert_eq!(
+        allow.source,
+        pixelguard::config::ListSource::File(Path::new("config").join("allow.txt"))
+    );
     assert_eq!(c.upstream.servers.len(), 2);
 }
 
 #[test]
 fn check_exit_codes() {
-    let ok = Command::new(BIN).args(["check", "--config", "config/pixelguard.toml"]).output().unwrap();
-    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    let ok = Command::new(BIN)
+        .args(["check", "--config", "config/pixelguard.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     let out = String::from_utf8(ok.stdout).unwrap();
     assert!(out.contains("list trackers: format catalogue"), "{out}");
-    assert!(out.contains("NOT LOADED"), "the missing easyprivacy file is reported: {out}");
+    assert!(
+        out.contains("NOT LOADED"),
+        "the missing easyprivacy file is reported: {out}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, "[server]\nlisten = [\"127.0.0.1:53\"]\n[zones.z]\nnetworks = [\"10.0.0.0/33\"]\n").unwrap();
-    let out = Command::new(BIN).args(["check", "--config"]).arg(&bad).output().unwrap();
+    std::fs::write(
+        &bad,
+        "[server]\nlisten = [\"127.0.0.1:53\"]\n[zones.z]\nnetworks = [\"10.0.0.0/33\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("bad.toml:4:13: zones.z.networks[0]: invalid CIDR"), "{err}");
+    assert!(
+        err.contains("bad.toml:4:13: zones.z.networks[0]: invalid CIDR"),
+        "{err}"
+    );
 
     let list = dir.path().join("l.txt");
     std::fs::write(&list, "good.example\nbad..name\n# comment\n").unwrap();
     let cfg = dir.path().join("c.toml");
     std::fs::write(&cfg, "[server]\nlisten = [\"127.0.0.1:53\"]\n[upstream]\nservers = [\"127.0.0.1:53\"]\n[lists.l]\nsource = \"l.txt\"\n[zones.z]\nnetworks = [\"10.0.0.0/8\"]\nblock = [\"l\"]\n").unwrap();
-    let out = Command::new(BIN).args(["check", "--config"]).arg(&cfg).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("list l: format domains, 1 entries, 1 lines skipped"), "{text}");
+    assert!(
+        text.contains("list l: format domains, 1 entries, 1 lines skipped"),
+        "{text}"
+    );
     assert!(text.contains("l.txt:2: invalid_name_bad_label"), "{text}");
 
-    let missing = Command::new(BIN).args(["check", "--config", "/nonexistent/pixelguard.toml"]).output().unwrap();
+    let missing = Command::new(BIN)
+        .args(["check", "--config", "/nonexistent/pixelguard.toml"])
+        .output()
+        .unwrap();
     assert_eq!(missing.status.code(), Some(1));
     let usage = Command::new(BIN).args(["--no-such-flag"]).output().unwrap();
     assert_eq!(usage.status.code(), Some(2));
     let embedded = Command::new(BIN).args(["check"]).output().unwrap();
     assert_eq!(embedded.status.code(), Some(0));
-    assert!(String::from_utf8(embedded.stdout).unwrap().contains("<embedded default>: ok"));
+    assert!(
+        String::from_utf8(embedded.stdout)
+            .unwrap()
+            .contains("<embedded default>: ok")
+    );
 }
 
 fn free_port() -> u16 {
@@ -106,8 +173,14 @@ impl Drop for Daemon {
 async fn wait_ready(addr: std::net::SocketAddr) {
     let t = Instant::now();
     while t.elapsed() < Duration::from_secs(20) {
-        let o = QueryOpts { timeout: Duration::from_millis(200), ..Default::default() };
-        if query(addr, "use-application-dns.net.", RecordType::A, &o).await.is_ok() {
+        let o = QueryOpts {
+            timeout: Duration::from_millis(200),
+            ..Default::default()
+        };
+        if query(addr, "use-application-dns.net.", RecordType::A, &o)
+            .await
+            .is_ok()
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -116,7 +189,10 @@ async fn wait_ready(addr: std::net::SocketAddr) {
 }
 
 fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap();
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(ok.success());
 }
 
@@ -133,10 +209,24 @@ async fn embedded_default_runs_as_a_child_and_stops_on_sigterm() {
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
     wait_ready(addr).await;
     // Only blocked and local names: the embedded default forwards to the system's resolver.
-    let m = query(addr, "connect.facebook.net.", RecordType::A, &QueryOpts::default()).await.unwrap();
+    let m = query(
+        addr,
+        "connect.facebook.net.",
+        RecordType::A,
+        &QueryOpts::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
     assert_eq!(ede(&m)[0].1, "pixelguard: trackers (meta/advertising)");
-    let m = query(addr, "analytics.tiktok.com.", RecordType::AAAA, &QueryOpts::tcp()).await.unwrap();
+    let m = query(
+        addr,
+        "analytics.tiktok.com.",
+        RecordType::AAAA,
+        &QueryOpts::tcp(),
+    )
+    .await
+    .unwrap();
     assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
     signal(&d.0, "-TERM");
     let t = Instant::now();
@@ -144,15 +234,24 @@ async fn embedded_default_runs_as_a_child_and_stops_on_sigterm() {
         if let Some(s) = d.0.try_wait().unwrap() {
             break s;
         }
-        assert!(t.elapsed() < Duration::from_secs(10), "did not stop on SIGTERM");
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "did not stop on SIGTERM"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(status.code(), Some(0));
     let mut err = String::new();
     std::io::Read::read_to_string(d.0.stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert!(err.contains("listen    127.0.0.1:"), "start-up lines: {err}");
+    assert!(
+        err.contains("listen    127.0.0.1:"),
+        "start-up lines: {err}"
+    );
     assert!(err.contains("zone      local:"), "{err}");
-    assert!(err.contains("list      trackers: builtin:trackers (catalogue)"), "{err}");
+    assert!(
+        err.contains("list      trackers: builtin:trackers (catalogue)"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -168,31 +267,52 @@ async fn sighup_reloads_and_a_broken_config_keeps_the_running_one() {
         auth.addr()
     );
     std::fs::write(&cfg, &good).unwrap();
-    let child = Command::new(BIN).arg("--config").arg(&cfg).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let child = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let d = Daemon(child);
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
     wait_ready(addr).await;
     let o = QueryOpts::default();
-    let m = query(addr, "www.example.test.", RecordType::A, &o).await.unwrap();
+    let m = query(addr, "www.example.test.", RecordType::A, &o)
+        .await
+        .unwrap();
     assert_eq!(answer_ips(&m).len(), 1, "not blocked yet");
 
     std::fs::write(&list, "mx.example.test\nwww.example.test\n").unwrap();
     signal(&d.0, "-HUP");
     let t = Instant::now();
     loop {
-        let m = query(addr, "www.example.test.", RecordType::A, &o).await.unwrap();
+        let m = query(addr, "www.example.test.", RecordType::A, &o)
+            .await
+            .unwrap();
         if m.metadata.response_code == ResponseCode::NXDomain {
             break;
         }
-        assert!(t.elapsed() < Duration::from_secs(10), "reload did not take effect");
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "reload did not take effect"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // A broken config: the reload fails, the running policy stays.
     std::fs::write(&cfg, good.replace("127.0.0.0/8", "127.0.0.0/40")).unwrap();
     signal(&d.0, "-HUP");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let m = query(addr, "www.example.test.", RecordType::A, &o).await.unwrap();
-    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "still filtering with the old config");
-    let m = query(addr, "mail.example.test.", RecordType::A, &o).await.unwrap();
+    let m = query(addr, "www.example.test.", RecordType::A, &o)
+        .await
+        .unwrap();
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::NXDomain,
+        "still filtering with the old config"
+    );
+    let m = query(addr, "mail.example.test.", RecordType::A, &o)
+        .await
+        .unwrap();
     assert_eq!(answer_ips(&m).len(), 1, "still resolving");
 }

@@ -22,7 +22,10 @@ fn from(n: u8) -> QueryOpts {
 }
 
 const LISTS: &[(&str, &str)] = &[
-    ("blocked.txt", "# local test list\nwww.example.test\nsub.example.test\nmx.example.test\n"),
+    (
+        "blocked.txt",
+        "# local test list\nwww.example.test\nsub.example.test\nmx.example.test\n",
+    ),
     ("allow.txt", "www.example.test\n"),
     (
         "rpz.zone",
@@ -96,17 +99,32 @@ async fn setup() -> (AuthServer, pg::Pg) {
 #[tokio::test]
 async fn enforce_answers_each_response_kind() {
     let (auth, pg) = setup().await;
-    for qtype in [RecordType::A, RecordType::AAAA, RecordType::HTTPS, RecordType::MX] {
+    for qtype in [
+        RecordType::A,
+        RecordType::AAAA,
+        RecordType::HTTPS,
+        RecordType::MX,
+    ] {
         // nxdomain: NXDOMAIN + synthetic SOA (TTL = block_ttl) + EDE 15 naming list and vendor.
-        let m = query(pg.addr, "connect.facebook.net.", qtype, &from(2)).await.unwrap();
+        let m = query(pg.addr, "connect.facebook.net.", qtype, &from(2))
+            .await
+            .unwrap();
         assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "{qtype}");
         assert!(m.answers.is_empty());
         let (owner, minimum, ttl) = soa_in_authority(&m).expect("SOA");
-        assert_eq!((owner.as_str(), minimum, ttl), ("connect.facebook.net.", 600, 600));
-        assert_eq!(ede(&m), vec![(15, "pixelguard: trackers (meta/advertising)".to_owned())]);
+        assert_eq!(
+            (owner.as_str(), minimum, ttl),
+            ("connect.facebook.net.", 600, 600)
+        );
+        assert_eq!(
+            ede(&m),
+            vec![(15, "pixelguard: trackers (meta/advertising)".to_owned())]
+        );
 
         // null: 0.0.0.0 / :: for A / AAAA only; NODATA + SOA for other types.
-        let m = query(pg.addr, "connect.facebook.net.", qtype, &from(3)).await.unwrap();
+        let m = query(pg.addr, "connect.facebook.net.", qtype, &from(3))
+            .await
+            .unwrap();
         assert_eq!(m.metadata.response_code, ResponseCode::NoError);
         match qtype {
             RecordType::A => assert_eq!(answer_ips(&m), vec![ip("0.0.0.0")]),
@@ -119,18 +137,24 @@ async fn enforce_answers_each_response_kind() {
         assert_eq!(ede(&m).len(), 1);
 
         // refused.
-        let m = query(pg.addr, "connect.facebook.net.", qtype, &from(4)).await.unwrap();
+        let m = query(pg.addr, "connect.facebook.net.", qtype, &from(4))
+            .await
+            .unwrap();
         assert_eq!(m.metadata.response_code, ResponseCode::Refused);
         assert_eq!(ede(&m)[0].0, 15);
 
         // nodata.
-        let m = query(pg.addr, "connect.facebook.net.", qtype, &from(5)).await.unwrap();
+        let m = query(pg.addr, "connect.facebook.net.", qtype, &from(5))
+            .await
+            .unwrap();
         assert_eq!(m.metadata.response_code, ResponseCode::NoError);
         assert!(m.answers.is_empty());
         assert!(soa_in_authority(&m).is_some());
 
         // custom addresses, by family; NODATA for other types.
-        let m = query(pg.addr, "connect.facebook.net.", qtype, &from(6)).await.unwrap();
+        let m = query(pg.addr, "connect.facebook.net.", qtype, &from(6))
+            .await
+            .unwrap();
         assert_eq!(m.metadata.response_code, ResponseCode::NoError);
         match qtype {
             RecordType::A => assert_eq!(answer_ips(&m), vec![ip("192.0.2.10")]),
@@ -139,65 +163,147 @@ async fn enforce_answers_each_response_kind() {
         }
     }
     // Subdomains of listed names are blocked; nothing blocked ever reached the upstream.
-    let m = query(pg.addr, "deep.a.connect.facebook.net.", RecordType::A, &from(2)).await.unwrap();
+    let m = query(
+        pg.addr,
+        "deep.a.connect.facebook.net.",
+        RecordType::A,
+        &from(2),
+    )
+    .await
+    .unwrap();
     assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
-    let m = query(pg.addr, "host.sub.example.test.", RecordType::A, &from(2)).await.unwrap();
+    let m = query(pg.addr, "host.sub.example.test.", RecordType::A, &from(2))
+        .await
+        .unwrap();
     assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
     assert_eq!(ede(&m), vec![(15, "pixelguard: local".to_owned())]);
-    assert!(!auth.seen().iter().any(|q| q.name.to_ascii_lowercase().contains("facebook")));
+    assert!(
+        !auth
+            .seen()
+            .iter()
+            .any(|q| q.name.to_ascii_lowercase().contains("facebook"))
+    );
     assert!(!auth.saw_name("host.sub.example.test"));
     // A name not listed resolves; a "shared" catalogue host is never blocked.
-    let m = query(pg.addr, "mail.example.test.", RecordType::A, &from(2)).await.unwrap();
+    let m = query(pg.addr, "mail.example.test.", RecordType::A, &from(2))
+        .await
+        .unwrap();
     assert_eq!(answer_ips(&m), vec![ip("192.0.2.25")]);
 }
 
 #[tokio::test]
 async fn log_mode_resolves_and_off_mode_ignores_policy() {
     let (auth, pg) = setup().await;
-    let m = query(pg.addr, "www.example.test.", RecordType::A, &from(7)).await.unwrap();
-    assert_eq!(answer_ips(&m), vec![ip("192.0.2.1")], "log mode answers normally");
+    let m = query(pg.addr, "www.example.test.", RecordType::A, &from(7))
+        .await
+        .unwrap();
+    assert_eq!(
+        answer_ips(&m),
+        vec![ip("192.0.2.1")],
+        "log mode answers normally"
+    );
     assert!(ede(&m).is_empty());
     assert!(auth.saw_name("www.example.test"));
-    assert_eq!(pg.app.pipeline.recorder.count(pixelguard::outcome::Outcome::WouldBlock), 1);
-    let m = query(pg.addr, "www.example.test.", RecordType::A, &from(11)).await.unwrap();
+    assert_eq!(
+        pg.app
+            .pipeline
+            .recorder
+            .count(pixelguard::outcome::Outcome::WouldBlock),
+        1
+    );
+    let m = query(pg.addr, "www.example.test.", RecordType::A, &from(11))
+        .await
+        .unwrap();
     assert_eq!(answer_ips(&m), vec![ip("192.0.2.1")]);
     // canaries = false in the off zone: forwarded (the test upstream refuses names outside its zone).
-    let m = query(pg.addr, "use-application-dns.net.", RecordType::A, &from(11)).await.unwrap();
+    let m = query(
+        pg.addr,
+        "use-application-dns.net.",
+        RecordType::A,
+        &from(11),
+    )
+    .await
+    .unwrap();
     assert_eq!(m.metadata.response_code, ResponseCode::Refused);
 }
 
 #[tokio::test]
 async fn allow_beats_block() {
     let (_auth, pg) = setup().await;
-    let m = query(pg.addr, "www.example.test.", RecordType::A, &from(8)).await.unwrap();
+    let m = query(pg.addr, "www.example.test.", RecordType::A, &from(8))
+        .await
+        .unwrap();
     assert_eq!(answer_ips(&m), vec![ip("192.0.2.1")]);
-    let m = query(pg.addr, "mx.example.test.", RecordType::MX, &from(8)).await.unwrap();
-    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "still blocked: not on the allow list");
+    let m = query(pg.addr, "mx.example.test.", RecordType::MX, &from(8))
+        .await
+        .unwrap();
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::NXDomain,
+        "still blocked: not on the allow list"
+    );
 }
 
 #[tokio::test]
 async fn strict_catalogue_adds_caution_hosts() {
     let (auth, pg) = setup().await;
     // googletagmanager.com is a `caution` host: blocked only where catalogue = "strict".
-    let m = query(pg.addr, "www.googletagmanager.com.", RecordType::A, &from(9)).await.unwrap();
+    let m = query(
+        pg.addr,
+        "www.googletagmanager.com.",
+        RecordType::A,
+        &from(9),
+    )
+    .await
+    .unwrap();
     assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
     assert!(ede(&m)[0].1.contains("google/tag_manager"), "{:?}", ede(&m));
-    let _ = query(pg.addr, "www.googletagmanager.com.", RecordType::A, &from(2)).await.unwrap();
-    assert!(auth.saw_name("www.googletagmanager.com"), "non-strict zone forwards it");
+    let _ = query(
+        pg.addr,
+        "www.googletagmanager.com.",
+        RecordType::A,
+        &from(2),
+    )
+    .await
+    .unwrap();
+    assert!(
+        auth.saw_name("www.googletagmanager.com"),
+        "non-strict zone forwards it"
+    );
 }
 
 #[tokio::test]
 async fn rpz_triggers() {
     let (auth, pg) = setup().await;
-    let m = query(pg.addr, "mail.example.test.", RecordType::A, &from(10)).await.unwrap();
-    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "CNAME . = NXDOMAIN");
-    let m = query(pg.addr, "www.example.test.", RecordType::A, &from(10)).await.unwrap();
-    assert_eq!(m.metadata.response_code, ResponseCode::NoError, "CNAME *. = NODATA");
+    let m = query(pg.addr, "mail.example.test.", RecordType::A, &from(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::NXDomain,
+        "CNAME . = NXDOMAIN"
+    );
+    let m = query(pg.addr, "www.example.test.", RecordType::A, &from(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::NoError,
+        "CNAME *. = NODATA"
+    );
     assert!(m.answers.is_empty());
-    let m = query(pg.addr, "signed.example.test.", RecordType::A, &from(10)).await.unwrap();
-    assert_eq!(answer_ips(&m), vec![ip("192.0.2.77")], "rpz-passthru allows");
+    let m = query(pg.addr, "signed.example.test.", RecordType::A, &from(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        answer_ips(&m),
+        vec![ip("192.0.2.77")],
+        "rpz-passthru allows"
+    );
     // The wildcard covers only subdomains: the apex itself is forwarded.
-    let _ = query(pg.addr, "example.test.", RecordType::SOA, &from(10)).await.unwrap();
+    let _ = query(pg.addr, "example.test.", RecordType::SOA, &from(10))
+        .await
+        .unwrap();
     assert!(auth.saw_name("example.test"));
     assert!(!auth.saw_name("mail.example.test"));
 }
@@ -206,15 +312,34 @@ async fn rpz_triggers() {
 async fn cname_cloaking_is_uncovered_on_fresh_and_cached_answers() {
     let (auth, pg) = setup().await;
     for round in 0..2 {
-        let m = query(pg.addr, "metrics.example.test.", RecordType::A, &from(2)).await.unwrap();
-        assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "round {round}");
+        let m = query(pg.addr, "metrics.example.test.", RecordType::A, &from(2))
+            .await
+            .unwrap();
+        assert_eq!(
+            m.metadata.response_code,
+            ResponseCode::NXDomain,
+            "round {round}"
+        );
         let e = ede(&m);
         assert_eq!(e.len(), 1);
-        assert!(e[0].1.contains("(adobe_experience_cloud/cname_cloak) via x.sc.omtrdc.net"), "{e:?}");
+        assert!(
+            e[0].1
+                .contains("(adobe_experience_cloud/cname_cloak) via x.sc.omtrdc.net"),
+            "{e:?}"
+        );
     }
-    assert_eq!(auth.seen().iter().filter(|q| q.name_is("metrics.example.test")).count(), 1, "second answer came from the cache");
+    assert_eq!(
+        auth.seen()
+            .iter()
+            .filter(|q| q.name_is("metrics.example.test"))
+            .count(),
+        1,
+        "second answer came from the cache"
+    );
     // Log mode: resolved normally, counted as would-block.
-    let m = query(pg.addr, "metrics.example.test.", RecordType::A, &from(7)).await.unwrap();
+    let m = query(pg.addr, "metrics.example.test.", RecordType::A, &from(7))
+        .await
+        .unwrap();
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
     assert!(!m.answers.is_empty());
 }
@@ -235,34 +360,75 @@ async fn canaries_are_answered_locally() {
             assert!(soa_in_authority(&m).is_some());
         }
     }
-    assert!(auth.seen().iter().all(|q| !q.name.contains("icloud") && !q.name.contains("use-application")));
+    assert!(
+        auth.seen()
+            .iter()
+            .all(|q| !q.name.contains("icloud") && !q.name.contains("use-application"))
+    );
 }
 
 #[test]
 fn explain_on_the_reference_config() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_pixelguard"))
-        .args(["explain", "--config", "config/pixelguard.toml", "--client", "10.20.3.7", "connect.facebook.net"])
+        .args([
+            "explain",
+            "--config",
+            "config/pixelguard.toml",
+            "--client",
+            "10.20.3.7",
+            "connect.facebook.net",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("zone      kiosk (network 10.20.0.0/16"), "{text}");
-    assert!(text.contains("match     block list trackers: rule connect.facebook.net (exact"), "{text}");
+    assert!(
+        text.contains("zone      kiosk (network 10.20.0.0/16"),
+        "{text}"
+    );
+    assert!(
+        text.contains("match     block list trackers: rule connect.facebook.net (exact"),
+        "{text}"
+    );
     assert!(text.contains("blocklists/trackers.toml:"), "{text}");
     assert!(text.contains("vendor meta/advertising (block)"), "{text}");
     assert!(text.contains("answer    NXDOMAIN"), "{text}");
-    assert!(text.contains("EDE 15 \"pixelguard: trackers (meta/advertising)\""), "{text}");
+    assert!(
+        text.contains("EDE 15 \"pixelguard: trackers (meta/advertising)\""),
+        "{text}"
+    );
     // The recruitment zone is inside staff and in log mode.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_pixelguard"))
-        .args(["explain", "-c", "config/pixelguard.toml", "--client", "10.10.50.9", "www.google-analytics.com", "AAAA"])
+        .args([
+            "explain",
+            "-c",
+            "config/pixelguard.toml",
+            "--client",
+            "10.10.50.9",
+            "www.google-analytics.com",
+            "AAAA",
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("zone      recruitment (network 10.10.50.0/24"), "{text}");
-    assert!(text.contains("log mode: resolved normally; recorded as would-block"), "{text}");
+    assert!(
+        text.contains("zone      recruitment (network 10.10.50.0/24"),
+        "{text}"
+    );
+    assert!(
+        text.contains("log mode: resolved normally; recorded as would-block"),
+        "{text}"
+    );
     // A client in no zone.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_pixelguard"))
-        .args(["explain", "-c", "config/pixelguard.toml", "--client", "192.0.2.1", "example.org"])
+        .args([
+            "explain",
+            "-c",
+            "config/pixelguard.toml",
+            "--client",
+            "192.0.2.1",
+            "example.org",
+        ])
         .output()
         .unwrap();
     assert!(String::from_utf8(out.stdout).unwrap().contains("REFUSED"));

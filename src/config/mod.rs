@@ -38,8 +38,30 @@ pub const DEFAULT_CACHE_MAX_TTL: Duration = Duration::from_secs(86_400);
 pub const DEFAULT_NEGATIVE_MAX_TTL: Duration = Duration::from_secs(3_600);
 /// Default (and maximum) time a SERVFAIL is cached.
 pub const DEFAULT_SERVFAIL_TTL: Duration = Duration::from_secs(5);
+/// Default folder for downloaded list copies.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/pixelguard";
+/// Default refresh interval of remote lists.
+pub const DEFAULT_LIST_REFRESH: Duration = Duration::from_secs(12 * 3600);
+/// Default time for one list download.
+pub const DEFAULT_LIST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default largest list body (64 MiB).
+pub const DEFAULT_LIST_MAX_SIZE: u64 = 64 << 20;
+/// Default largest accepted shrink of a list against its last good copy.
+pub const DEFAULT_LIST_MAX_SHRINK: f64 = 0.5;
 /// Default TTL of blocked answers.
 pub const DEFAULT_BLOCK_TTL: Duration = Duration::from_secs(300);
+/// Default address of the admin HTTP server (loopback only: metrics, health, API).
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9153";
+/// Default size at which the query log rotates.
+pub const DEFAULT_QUERY_LOG_MAX_SIZE: u64 = 100 * 1024 * 1024;
+/// Default number of rotated query-log files kept.
+pub const DEFAULT_QUERY_LOG_KEEP: usize = 5;
+/// Default upper bound on how long a query-log entry is kept.
+pub const DEFAULT_QUERY_LOG_MAX_AGE: Duration = Duration::from_secs(7 * 86_400);
+/// Default number of query-log entries waiting for the writer before new ones are dropped.
+pub const DEFAULT_QUERY_LOG_BUFFER: usize = 4096;
+/// Shortest accepted `[query_log] key`.
+pub const MIN_QUERY_LOG_KEY_LEN: usize = 16;
 
 /// A config problem, located in its file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +127,106 @@ pub struct Config {
     pub zones: Vec<ZoneConfig>,
     /// `[log] level`.
     pub log_level: Option<String>,
+    /// `[admin]`.
+    pub admin: AdminConfig,
+    /// `[query_log]`, `None` when the section is absent (no query log).
+    pub query_log: Option<QueryLogConfig>,
+    /// Folder for downloaded list copies.
+    pub state_dir: PathBuf,
+    /// Refuse to start when a remote list has neither a download nor a disk copy.
+    pub strict_start: bool,
+}
+
+/// A secret (token, key): compared and used, never printed by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// `[admin]`.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    /// Where the admin HTTP server listens; `None` = off.
+    pub listen: Option<SocketAddr>,
+    /// Bearer token for the admin API.
+    pub token: Option<Secret>,
+    /// Requests from loopback need no token.
+    pub trust_loopback: bool,
+}
+
+/// Which answers the query log records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordMode {
+    /// Policy hits only: blocked and would-block.
+    Policy,
+    /// Every answer.
+    All,
+    /// Nothing.
+    None,
+}
+
+impl RecordMode {
+    /// The config keyword.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Policy => "policy",
+            Self::All => "all",
+            Self::None => "none",
+        }
+    }
+}
+
+/// How the query log (and the admin API's top clients) identify a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientMode {
+    /// A keyed hash of the address: the same client gives the same pseudonym until the key
+    /// changes.
+    Hash,
+    /// The address with its host part zeroed: /24 for IPv4, /56 for IPv6.
+    Masked,
+    /// The address itself (opt-in).
+    Full,
+    /// Nothing.
+    None,
+}
+
+impl ClientMode {
+    /// The config keyword.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hash => "hash",
+            Self::Masked => "masked",
+            Self::Full => "full",
+            Self::None => "none",
+        }
+    }
+}
+
+/// `[query_log]`.
+#[derive(Debug, Clone)]
+pub struct QueryLogConfig {
+    /// The JSON-lines file (absolute after validation).
+    pub path: PathBuf,
+    /// What is recorded (zones may override).
+    pub record: RecordMode,
+    /// How clients appear (zones may override).
+    pub client: ClientMode,
+    /// The pseudonym key from the config, if given there.
+    pub key: Option<Secret>,
+    /// Where the generated key is kept when `key` is not given.
+    pub key_file: PathBuf,
+    /// Rotate when the file would grow beyond this many bytes.
+    pub max_size: u64,
+    /// Rotated files kept.
+    pub keep: usize,
+    /// Upper bound on an entry's age; `0` = unbounded.
+    pub max_age: Duration,
+    /// Entries waiting for the writer.
+    pub buffer: usize,
 }
 
 /// `[server]`.
@@ -155,6 +277,8 @@ pub enum ListSource {
     Builtin(String),
     /// A local file (absolute after validation).
     File(PathBuf),
+    /// An `https://` (or, with `allow_insecure`, `http://`) URL, downloaded into `state_dir`.
+    Url(String),
 }
 
 impl fmt::Display for ListSource {
@@ -162,6 +286,7 @@ impl fmt::Display for ListSource {
         match self {
             Self::Builtin(n) => write!(f, "builtin:{n}"),
             Self::File(p) => write!(f, "{}", p.display()),
+            Self::Url(u) => write!(f, "{u}"),
         }
     }
 }
@@ -203,6 +328,35 @@ pub struct ListConfig {
     pub source: ListSource,
     /// Its format; `None` = guess from content.
     pub format: Option<ListFormat>,
+    /// Download settings (used by `Url` sources).
+    pub fetch: FetchOpts,
+}
+
+/// Download settings of a remote list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchOpts {
+    /// Refresh interval (jittered).
+    pub refresh: Duration,
+    /// Time for one download.
+    pub timeout: Duration,
+    /// Largest accepted body.
+    pub max_size: u64,
+    /// Fewest accepted entries.
+    pub min_entries: u64,
+    /// Largest accepted shrink against the last good copy (fraction).
+    pub max_shrink: f64,
+}
+
+impl Default for FetchOpts {
+    fn default() -> Self {
+        Self {
+            refresh: DEFAULT_LIST_REFRESH,
+            timeout: DEFAULT_LIST_TIMEOUT,
+            max_size: DEFAULT_LIST_MAX_SIZE,
+            min_entries: 1,
+            max_shrink: DEFAULT_LIST_MAX_SHRINK,
+        }
+    }
 }
 
 /// What a zone does with a policy hit.
@@ -290,6 +444,10 @@ pub struct ZoneConfig {
     pub canaries: bool,
     /// Check answer targets (CNAME cloaking).
     pub uncloak: bool,
+    /// `query_log`: overrides `[query_log] record` for this zone.
+    pub query_log: Option<RecordMode>,
+    /// `query_log_client`: overrides `[query_log] client` for this zone.
+    pub query_log_client: Option<ClientMode>,
 }
 
 /// Overrides from the command line, applied on top of the file (for trials and benchmarks).

@@ -25,6 +25,14 @@ pub struct RawConfig {
     pub zones: BTreeMap<String, Spanned<RawZone>>,
     /// `[log]`: process log.
     pub log: RawLog,
+    /// `[admin]`: the admin HTTP server (metrics, health, API).
+    pub admin: RawAdmin,
+    /// `[query_log]`: the query log; absent = no query log.
+    pub query_log: Option<Spanned<RawQueryLog>>,
+    /// Folder for downloaded list copies (and other state); default /var/lib/pixelguard.
+    pub state_dir: Option<Spanned<String>>,
+    /// Refuse to start when a remote list has neither a download nor a disk copy.
+    pub strict_start: bool,
 }
 
 /// `[server]`.
@@ -120,6 +128,22 @@ pub struct RawList {
     pub source: Spanned<String>,
     /// domains | hosts | adblock | rpz | catalogue; guessed from content when omitted.
     pub format: Option<Spanned<String>>,
+    /// Remote lists: how often to download again (jittered by ±10%).
+    #[serde(default, with = "humantime_serde")]
+    pub refresh: Option<Duration>,
+    /// Remote lists: time allowed for one download.
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    /// Remote lists: largest body accepted, in bytes.
+    pub max_size: Option<u64>,
+    /// Remote lists: a download that parses to fewer entries is rejected.
+    pub min_entries: Option<u64>,
+    /// Remote lists: a download that shrinks by more than this fraction (0.5 = 50%) against the
+    /// last good copy is rejected.
+    pub max_shrink: Option<f64>,
+    /// Allow `http://` (unauthenticated) sources for this list.
+    #[serde(default)]
+    pub allow_insecure: bool,
 }
 
 /// `[zones.NAME]`.
@@ -152,6 +176,12 @@ pub struct RawZone {
     /// Check CNAME / DNAME / HTTPS / SVCB targets in answers against the block lists.
     #[serde(default)]
     pub uncloak: Option<bool>,
+    /// Overrides `[query_log] record` for this zone: policy | all | none.
+    #[serde(default)]
+    pub query_log: Option<Spanned<String>>,
+    /// Overrides `[query_log] client` for this zone: hash | masked | full | none.
+    #[serde(default)]
+    pub query_log_client: Option<Spanned<String>>,
 }
 
 /// `response = "nxdomain"` or `response = ["192.0.2.10", "2001:db8::10"]`. Written as a visitor
@@ -198,4 +228,91 @@ impl<'de> Deserialize<'de> for RawResponse {
 pub struct RawLog {
     /// A tracing filter such as "info" or "info,pixelguard=debug"; RUST_LOG overrides it.
     pub level: Option<String>,
+}
+
+/// `[admin]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAdmin {
+    /// `"IP:PORT"` of the admin HTTP server; `""` turns it off. Default `"127.0.0.1:9153"`.
+    pub listen: Option<Spanned<String>>,
+    /// Bearer token for `POST /api/reload` (and `/api/*` when set).
+    pub token: Option<Spanned<String>>,
+    /// Requests from loopback addresses need no token.
+    pub trust_loopback: bool,
+}
+
+impl Default for RawAdmin {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            token: None,
+            trust_loopback: true,
+        }
+    }
+}
+
+/// `[query_log]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQueryLog {
+    /// The JSON-lines file (relative to the config file's folder).
+    pub path: Spanned<String>,
+    /// policy | all | none.
+    #[serde(default)]
+    pub record: Option<Spanned<String>>,
+    /// hash | masked | full | none.
+    #[serde(default)]
+    pub client: Option<Spanned<String>>,
+    /// The pseudonym key (at least 16 characters); when absent it is read from `key_file`.
+    #[serde(default)]
+    pub key: Option<Spanned<String>>,
+    /// Where a generated key is kept.
+    #[serde(default)]
+    pub key_file: Option<Spanned<String>>,
+    /// Rotate the file when it would grow beyond this: bytes, or "100MB", "64MiB", ...
+    #[serde(default)]
+    pub max_size: Option<Spanned<RawSize>>,
+    /// Rotated files kept.
+    #[serde(default)]
+    pub keep: Option<usize>,
+    /// No entry is kept longer than this.
+    #[serde(default, with = "humantime_serde")]
+    pub max_age: Option<Duration>,
+    /// Entries waiting for the writer; more are dropped (and counted).
+    #[serde(default)]
+    pub buffer: Option<usize>,
+}
+
+/// A size: `1048576` or `"1MiB"`.
+#[derive(Debug, Clone)]
+pub enum RawSize {
+    /// Bytes.
+    Bytes(u64),
+    /// Text with a unit.
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for RawSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = RawSize;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a size in bytes or a string such as \"100MB\" or \"64MiB\"")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<RawSize, E> {
+                u64::try_from(v)
+                    .map(RawSize::Bytes)
+                    .map_err(|_| E::custom("a size cannot be negative"))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RawSize, E> {
+                Ok(RawSize::Bytes(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawSize, E> {
+                Ok(RawSize::Text(v.to_owned()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }

@@ -10,10 +10,11 @@ use std::path::Path;
 use ipnet::IpNet;
 use toml::Spanned;
 
-use super::raw::{RawConfig, RawResponse};
+use super::raw::{RawConfig, RawQueryLog, RawResponse, RawSize};
 use super::{
-    BlockResponse, CacheConfig, CatalogueMode, Config, ConfigError, ConfigErrors, ListConfig,
-    ListFormat, ListSource, Mode, Overrides, ServerConfig, UpstreamConfig, ZoneConfig,
+    AdminConfig, BlockResponse, CacheConfig, CatalogueMode, ClientMode, Config, ConfigError,
+    ConfigErrors, FetchOpts, ListConfig, ListFormat, ListSource, Mode, Overrides, QueryLogConfig,
+    RecordMode, Secret, ServerConfig, UpstreamConfig, ZoneConfig,
 };
 
 /// Builtin list names (`source = "builtin:NAME"`).
@@ -181,12 +182,25 @@ pub(super) fn validate(
                 continue;
             }
             ListSource::Builtin(b.to_owned())
-        } else if src.starts_with("http://") || src.starts_with("https://") {
-            cx.spanned(
-                &l_ref.source,
-                format!("lists.{name}.source: remote sources are not supported by this build yet; download {src:?} to a file and name the file"),
-            );
-            continue;
+        } else if src.starts_with("https://") || src.starts_with("http://") {
+            if src.starts_with("http://") && !l_ref.allow_insecure {
+                cx.spanned(
+                    &l_ref.source,
+                    format!("lists.{name}.source: {src:?} is plain http, which anyone on the path can alter; use https://, or set allow_insecure = true for this list"),
+                );
+                continue;
+            }
+            if url::Url::parse(src)
+                .map(|u| u.host().is_none())
+                .unwrap_or(true)
+            {
+                cx.spanned(
+                    &l_ref.source,
+                    format!("lists.{name}.source: invalid URL {src:?}"),
+                );
+                continue;
+            }
+            ListSource::Url(src.clone())
         } else if src.is_empty() {
             cx.spanned(
                 &l_ref.source,
@@ -215,6 +229,7 @@ pub(super) fn validate(
                 name: name.clone(),
                 source,
                 format,
+                fetch: fetch_opts(&mut cx, name, l),
             },
         );
     }
@@ -231,6 +246,7 @@ pub(super) fn validate(
                 name,
                 source: ListSource::File(path),
                 format: None,
+                fetch: FetchOpts::default(),
             },
         );
     }
@@ -340,6 +356,18 @@ pub(super) fn validate(
                 }
             },
         };
+        let query_log = zr.query_log.as_ref().and_then(|v| {
+            if raw.query_log.is_none() {
+                cx.spanned(v, format!("zones.{name}.query_log: there is no [query_log] section; add one with a `path` first"));
+            }
+            parse_record_mode(&mut cx, &format!("zones.{name}.query_log"), v)
+        });
+        let query_log_client = zr.query_log_client.as_ref().and_then(|v| {
+            if raw.query_log.is_none() {
+                cx.spanned(v, format!("zones.{name}.query_log_client: there is no [query_log] section; add one with a `path` first"));
+            }
+            parse_client_mode(&mut cx, &format!("zones.{name}.query_log_client"), v)
+        });
         zones.push(ZoneConfig {
             name: name.clone(),
             networks,
@@ -351,6 +379,8 @@ pub(super) fn validate(
             catalogue,
             canaries: zr.canaries.unwrap_or(true),
             uncloak: zr.uncloak.unwrap_or(true),
+            query_log,
+            query_log_client,
         });
     }
     if !overrides.block.is_empty() {
@@ -370,8 +400,16 @@ pub(super) fn validate(
             catalogue: CatalogueMode::Block,
             canaries: true,
             uncloak: true,
+            query_log: None,
+            query_log_client: None,
         });
     }
+
+    let admin = validate_admin(&mut cx, &raw);
+    let query_log = raw
+        .query_log
+        .as_ref()
+        .and_then(|q| validate_query_log(&mut cx, q.get_ref(), base));
 
     if !cx.errors.is_empty() {
         return Err(ConfigErrors(cx.errors));
@@ -384,7 +422,206 @@ pub(super) fn validate(
         lists,
         zones,
         log_level: raw.log.level,
+        state_dir: match &raw.state_dir {
+            Some(d) => base.join(d.get_ref()),
+            None => std::path::PathBuf::from(super::DEFAULT_STATE_DIR),
+        },
+        strict_start: raw.strict_start,
+        admin,
+        query_log,
     })
+}
+
+fn validate_admin(cx: &mut Ctx<'_>, raw: &RawConfig) -> AdminConfig {
+    let a = &raw.admin;
+    let listen = match &a.listen {
+        None => parse_socket_addr(super::DEFAULT_ADMIN_LISTEN),
+        Some(l) if l.get_ref().trim().is_empty() => None,
+        Some(l) => {
+            let v = parse_socket_addr(l.get_ref());
+            if v.is_none() {
+                cx.spanned(
+                    l,
+                    format!(
+                        "admin.listen: invalid address {:?}; expected IP:PORT such as \"127.0.0.1:9153\", or \"\" for no admin server",
+                        l.get_ref()
+                    ),
+                );
+            }
+            v
+        }
+    };
+    let token = a.token.as_ref().and_then(|t| {
+        let v = t.get_ref();
+        if v.len() < 16 || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            cx.spanned(
+                t,
+                "admin.token: expected at least 16 printable characters without spaces",
+            );
+            return None;
+        }
+        Some(Secret(v.clone()))
+    });
+    AdminConfig {
+        listen,
+        token,
+        trust_loopback: a.trust_loopback,
+    }
+}
+
+fn validate_query_log(cx: &mut Ctx<'_>, q: &RawQueryLog, base: &Path) -> Option<QueryLogConfig> {
+    let p = q.path.get_ref();
+    if p.trim().is_empty() {
+        cx.spanned(
+            &q.path,
+            "query_log.path: empty; expected a file path such as \"/var/log/pixelguard/queries.jsonl\"",
+        );
+        return None;
+    }
+    let path = base.join(p);
+    let record = q
+        .record
+        .as_ref()
+        .and_then(|v| parse_record_mode(cx, "query_log.record", v))
+        .unwrap_or(RecordMode::Policy);
+    let client = q
+        .client
+        .as_ref()
+        .and_then(|v| parse_client_mode(cx, "query_log.client", v))
+        .unwrap_or(ClientMode::Hash);
+    let key = q.key.as_ref().and_then(|k| {
+        if k.get_ref().chars().count() < super::MIN_QUERY_LOG_KEY_LEN {
+            cx.spanned(
+                k,
+                format!(
+                    "query_log.key: too short; expected at least {} characters (or leave it out: a random key is generated into key_file)",
+                    super::MIN_QUERY_LOG_KEY_LEN
+                ),
+            );
+            return None;
+        }
+        Some(Secret(k.get_ref().clone()))
+    });
+    let key_file = match &q.key_file {
+        Some(k) if !k.get_ref().trim().is_empty() => base.join(k.get_ref()),
+        Some(k) => {
+            cx.spanned(k, "query_log.key_file: empty; expected a file path");
+            return None;
+        }
+        None => {
+            let mut s = path.clone().into_os_string();
+            s.push(".key");
+            s.into()
+        }
+    };
+    let max_size = match &q.max_size {
+        None => super::DEFAULT_QUERY_LOG_MAX_SIZE,
+        Some(s) => match parse_size(s.get_ref()) {
+            Some(n) if n >= 4096 => n,
+            _ => {
+                cx.spanned(
+                    s,
+                    "query_log.max_size: expected a size of at least 4096 bytes, e.g. 104857600, \"100MB\" or \"64MiB\"",
+                );
+                super::DEFAULT_QUERY_LOG_MAX_SIZE
+            }
+        },
+    };
+    let buffer = q.buffer.unwrap_or(super::DEFAULT_QUERY_LOG_BUFFER);
+    if buffer == 0 {
+        cx.at(None, "query_log.buffer: must be at least 1");
+    }
+    Some(QueryLogConfig {
+        path,
+        record,
+        client,
+        key,
+        key_file,
+        max_size,
+        keep: q.keep.unwrap_or(super::DEFAULT_QUERY_LOG_KEEP),
+        max_age: q.max_age.unwrap_or(super::DEFAULT_QUERY_LOG_MAX_AGE),
+        buffer: buffer.max(1),
+    })
+}
+
+fn parse_record_mode(cx: &mut Ctx<'_>, key: &str, v: &Spanned<String>) -> Option<RecordMode> {
+    match v.get_ref().as_str() {
+        "policy" => Some(RecordMode::Policy),
+        "all" => Some(RecordMode::All),
+        "none" => Some(RecordMode::None),
+        other => {
+            cx.spanned(
+                v,
+                format!("{key}: unknown value {other:?}; expected policy (blocked and would-block only), all or none"),
+            );
+            None
+        }
+    }
+}
+
+fn parse_client_mode(cx: &mut Ctx<'_>, key: &str, v: &Spanned<String>) -> Option<ClientMode> {
+    match v.get_ref().as_str() {
+        "hash" => Some(ClientMode::Hash),
+        "masked" => Some(ClientMode::Masked),
+        "full" => Some(ClientMode::Full),
+        "none" => Some(ClientMode::None),
+        other => {
+            cx.spanned(
+                v,
+                format!("{key}: unknown value {other:?}; expected hash, masked, full or none"),
+            );
+            None
+        }
+    }
+}
+
+/// `1048576`, `"100MB"`, `"64MiB"`, `"1 GB"`, `"512k"`: decimal (kB, MB, GB) and binary (KiB,
+/// MiB, GiB) units, case-insensitive.
+fn parse_size(s: &RawSize) -> Option<u64> {
+    let t = match s {
+        RawSize::Bytes(n) => return Some(*n),
+        RawSize::Text(t) => t.trim(),
+    };
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "m" | "mb" => 1_000_000,
+        "g" | "gb" => 1_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+fn fetch_opts(cx: &mut Ctx<'_>, name: &str, l: &Spanned<super::raw::RawList>) -> FetchOpts {
+    let r = l.get_ref();
+    let d = FetchOpts::default();
+    let max_shrink = r.max_shrink.unwrap_or(d.max_shrink);
+    if !(0.0..=1.0).contains(&max_shrink) {
+        cx.spanned(l, format!("lists.{name}.max_shrink: {max_shrink} is not a fraction; expected 0.0 to 1.0 (0.5 = 50%)"));
+    }
+    let refresh = r.refresh.unwrap_or(d.refresh);
+    if refresh < std::time::Duration::from_secs(1) {
+        cx.spanned(
+            l,
+            format!("lists.{name}.refresh: below one second; expected e.g. \"12h\""),
+        );
+    }
+    FetchOpts {
+        refresh,
+        timeout: r
+            .timeout
+            .unwrap_or(d.timeout)
+            .max(std::time::Duration::from_millis(100)),
+        max_size: r.max_size.unwrap_or(d.max_size),
+        min_entries: r.min_entries.unwrap_or(d.min_entries),
+        max_shrink: max_shrink.clamp(0.0, 1.0),
+    }
 }
 
 trait SupernetOrSelf {
@@ -465,6 +702,72 @@ mod tests {
     fn line_col_counts_from_one() {
         assert_eq!(line_col("ab\ncd", 0), (1, 1));
         assert_eq!(line_col("ab\ncd", 4), (2, 2));
+    }
+
+    #[test]
+    fn sizes() {
+        let t = |s: &str| parse_size(&RawSize::Text(s.into()));
+        assert_eq!(t("100MB"), Some(100_000_000));
+        assert_eq!(t("64MiB"), Some(64 << 20));
+        assert_eq!(t("1 gb"), Some(1_000_000_000));
+        assert_eq!(t("4096"), Some(4096));
+        assert_eq!(t("12 parsecs"), None);
+        assert_eq!(t("MB"), None);
+        assert_eq!(parse_size(&RawSize::Bytes(5)), Some(5));
+    }
+
+    #[test]
+    fn admin_and_query_log_sections() {
+        let base = Path::new("/etc/pg");
+        let ok = |t: &str| validate(t, "t.toml", base, &Overrides::default());
+        let head =
+            "[server]\nlisten = [\"127.0.0.1:53\"]\n[upstream]\nservers = [\"127.0.0.1:53\"]\n";
+        let c = ok(head).unwrap();
+        assert_eq!(c.admin.listen, "127.0.0.1:9153".parse().ok());
+        assert!(c.admin.trust_loopback && c.admin.token.is_none());
+        assert!(c.query_log.is_none());
+        let c = ok(&format!("{head}[admin]\nlisten = \"\"\n")).unwrap();
+        assert_eq!(c.admin.listen, None);
+        let c = ok(&format!(
+            "{head}[query_log]\npath = \"q.jsonl\"\nmax_size = \"1MiB\"\n[zones.z]\nnetworks = [\"10.0.0.0/8\"]\nquery_log = \"all\"\nquery_log_client = \"masked\"\n"
+        ))
+        .unwrap();
+        let q = c.query_log.unwrap();
+        assert_eq!(q.path, Path::new("/etc/pg/q.jsonl"));
+        assert_eq!(q.key_file, Path::new("/etc/pg/q.jsonl.key"));
+        assert_eq!(
+            (q.record, q.client, q.max_size),
+            (RecordMode::Policy, ClientMode::Hash, 1 << 20)
+        );
+        assert_eq!(c.zones[0].query_log, Some(RecordMode::All));
+        assert_eq!(c.zones[0].query_log_client, Some(ClientMode::Masked));
+        let e = ok(&format!(
+            "{head}[admin]\nlisten = \"nowhere\"\ntoken = \"short\"\n[query_log]\npath = \"q\"\nrecord = \"most\"\nclient = \"ip\"\nkey = \"k\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        for want in [
+            "t.toml:6:10: admin.listen",
+            "t.toml:7:9: admin.token",
+            "t.toml:10:10: query_log.record",
+            "t.toml:11:10: query_log.client",
+            "t.toml:12:7: query_log.key",
+        ] {
+            assert!(e.contains(want), "{want} in:\n{e}");
+        }
+        let e = ok(&format!(
+            "{head}[zones.z]\nnetworks = [\"10.0.0.0/8\"]\nquery_log = \"all\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("t.toml:7:13: zones.z.query_log: there is no [query_log]"),
+            "{e}"
+        );
+        let e = ok(&format!("{head}[query_log]\npath = \"q\"\nrotate = 1\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("t.toml:7:1") && e.contains("rotate"), "{e}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod catalogue;
 pub mod name;
 pub mod parse;
+pub mod supply;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -95,6 +96,9 @@ pub struct CompiledList {
     pub report: ParseReport,
     /// Set when the source could not be read or parsed at all; the list is then empty.
     pub error: Option<String>,
+    /// For file sources: (modification time, length) when read, so an unchanged file is not
+    /// parsed again on reload.
+    pub stamp: Option<(std::time::SystemTime, u64)>,
 }
 
 impl CompiledList {
@@ -132,6 +136,7 @@ pub fn load(cfg: &ListConfig) -> CompiledList {
         attrs: Vec::new(),
         report: ParseReport::default(),
         error: Some(error),
+        stamp: None,
     };
     match &cfg.source {
         ListSource::Builtin(b) => {
@@ -182,9 +187,49 @@ pub fn load(cfg: &ListConfig) -> CompiledList {
                     Err(e) => empty(format, format!("{}: {e}", path.display())),
                 };
             }
-            compile_rules(name, cfg.source.clone(), format, reader, path)
+            let stamp = file_stamp(path);
+            let mut list = compile_rules(name, cfg.source.clone(), format, reader, path);
+            list.stamp = stamp;
+            list
         }
+        ListSource::Url(u) => empty(
+            cfg.format.unwrap_or(ListFormat::Domains),
+            format!("{u}: no download and no disk copy yet"),
+        ),
     }
+}
+
+/// (modification time, length) of a file, to tell whether it changed.
+pub fn file_stamp(path: &std::path::Path) -> Option<(std::time::SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+/// Compiles a list from bytes in memory (a download or its disk copy); `label` names it in
+/// messages.
+pub fn compile_bytes(cfg: &ListConfig, bytes: &[u8], label: &std::path::Path) -> CompiledList {
+    let name: Arc<str> = Arc::from(cfg.name.as_str());
+    let format = cfg
+        .format
+        .unwrap_or_else(|| guess(bytes, label.extension().and_then(|e| e.to_str())));
+    if format == ListFormat::Catalogue {
+        let text = String::from_utf8_lossy(bytes);
+        return match Catalogue::parse(&text) {
+            Ok(c) => compile_catalogue(name, cfg.source.clone(), &c),
+            Err(e) => CompiledList {
+                name,
+                source: cfg.source.clone(),
+                format,
+                matcher: Matcher::empty(),
+                cloak: Matcher::empty(),
+                attrs: Vec::new(),
+                report: ParseReport::default(),
+                error: Some(format!("{}: {e}", label.display())),
+                stamp: None,
+            },
+        };
+    }
+    compile_rules(name, cfg.source.clone(), format, bytes, label)
 }
 
 fn guess(head: &[u8], ext: Option<&str>) -> ListFormat {
@@ -257,6 +302,7 @@ fn compile_rules(
         attrs: Vec::new(),
         report,
         error,
+        stamp: None,
     }
 }
 
@@ -308,6 +354,7 @@ fn compile_catalogue(name: Arc<str>, source: ListSource, c: &Catalogue) -> Compi
         attrs,
         report,
         error: None,
+        stamp: None,
     }
 }
 

@@ -1,0 +1,512 @@
+//! List supply: remote sources downloaded into `state_dir`, refreshed on a jittered timer with
+//! conditional GET, validated before they replace anything, and kept as a last good copy on disk.
+//!
+//! The rule that matters: pixelguard never falls back to unfiltered. A failed, empty, oversized,
+//! unparseable or suspiciously shrunk download keeps the last good content (in memory, and on
+//! disk for the next start) and is counted as a failure with its reason. A list with neither a
+//! download nor a disk copy starts empty and is reported loudly (or, with `strict_start`,
+//! stops the start).
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::{CompiledList, compile_bytes};
+use crate::config::{Config, ListConfig, ListSource};
+
+/// Why a download was not used (closed set: a metric label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailReason {
+    /// No complete answer within the list's timeout.
+    Timeout,
+    /// Connection, TLS or protocol error.
+    Network,
+    /// A status other than 200 or 304.
+    HttpStatus,
+    /// Larger than `max_size`.
+    TooLarge,
+    /// An empty body.
+    Empty,
+    /// Parsed to fewer than `min_entries`.
+    TooFewEntries,
+    /// Shrank by more than `max_shrink` against the last good copy.
+    Shrunk,
+    /// The disk copy could not be written.
+    Disk,
+}
+
+impl FailReason {
+    /// Every reason, for pre-registering metric series.
+    pub const ALL: &'static [FailReason] = &[
+        Self::Timeout,
+        Self::Network,
+        Self::HttpStatus,
+        Self::TooLarge,
+        Self::Empty,
+        Self::TooFewEntries,
+        Self::Shrunk,
+        Self::Disk,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::Network => "network",
+            Self::HttpStatus => "http_status",
+            Self::TooLarge => "too_large",
+            Self::Empty => "empty",
+            Self::TooFewEntries => "too_few_entries",
+            Self::Shrunk => "shrunk",
+            Self::Disk => "disk",
+        }
+    }
+}
+
+/// What an operator wants to know about a remote list.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ListStatus {
+    /// Entries in the content in use.
+    pub entries: usize,
+    /// Unix time of the last successful download or 304.
+    pub last_success: Option<u64>,
+    /// Unix time and reason of the last failure.
+    pub last_failure: Option<(u64, String)>,
+    /// True while the content in use is an old disk copy not confirmed by a download this run.
+    pub stale: bool,
+    /// Failures since start, by reason.
+    pub failures: HashMap<&'static str, u64>,
+}
+
+/// The result of one update attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Updated {
+    /// New content is in use.
+    Changed,
+    /// The server said 304, or the content is byte-identical.
+    Unchanged,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Meta {
+    url: String,
+    etag: Option<String>,
+    last_modified: Option<String>,
+    fetched: u64,
+}
+
+struct Entry {
+    url: String,
+    compiled: Option<Arc<CompiledList>>,
+    status: ListStatus,
+    etag: Option<String>,
+    last_modified: Option<String>,
+    digest: u64,
+}
+
+/// Called on every failed update with the list name and the reason (metrics).
+pub type FailureHook = Box<dyn Fn(&str, FailReason) + Send + Sync>;
+
+/// Remote lists of the process; survives reloads.
+pub struct ListSupply {
+    state_dir: PathBuf,
+    client: reqwest::Client,
+    entries: Mutex<HashMap<String, Entry>>,
+    on_failure: Mutex<Option<FailureHook>>,
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn digest(b: &[u8]) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::quality::FixedState::with_seed(0x6c69_7374).hash_one(b)
+}
+
+impl ListSupply {
+    /// A supply writing its copies under `state_dir/lists/`.
+    pub fn new(state_dir: &Path) -> Arc<Self> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!(
+                "pixelguard/",
+                env!("CARGO_PKG_VERSION"),
+                " (list refresh)"
+            ))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        Arc::new(Self {
+            state_dir: state_dir.to_path_buf(),
+            client,
+            entries: Mutex::new(HashMap::new()),
+            on_failure: Mutex::new(None),
+        })
+    }
+
+    /// A hook called on every failed update (metrics).
+    pub fn set_failure_hook(&self, f: impl Fn(&str, FailReason) + Send + Sync + 'static) {
+        if let Ok(mut h) = self.on_failure.lock() {
+            *h = Some(Box::new(f));
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        match self.entries.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.state_dir.join("lists")
+    }
+
+    fn data_path(&self, name: &str) -> PathBuf {
+        self.dir().join(format!("{}.list", safe_file_name(name)))
+    }
+
+    fn meta_path(&self, name: &str) -> PathBuf {
+        self.dir()
+            .join(format!("{}.meta.json", safe_file_name(name)))
+    }
+
+    /// The compiled content of a remote list (or `None` when it has none yet).
+    pub fn compiled(&self, name: &str) -> Option<Arc<CompiledList>> {
+        self.lock().get(name).and_then(|e| e.compiled.clone())
+    }
+
+    /// Status of every remote list, by name.
+    pub fn status(&self) -> Vec<(String, String, ListStatus)> {
+        let mut v: Vec<_> = self
+            .lock()
+            .iter()
+            .map(|(n, e)| (n.clone(), e.url.clone(), e.status.clone()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// Loads the disk copy of a remote list if nothing is in memory yet (marked stale until a
+    /// download confirms it). Returns whether content is now available.
+    pub fn load_disk_copy(&self, lc: &ListConfig) -> bool {
+        let ListSource::Url(url) = &lc.source else {
+            return false;
+        };
+        {
+            let map = self.lock();
+            if let Some(e) = map.get(&lc.name)
+                && e.url == *url
+                && e.compiled.is_some()
+            {
+                return true;
+            }
+        }
+        let meta: Meta = std::fs::read(self.meta_path(&lc.name))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let data = std::fs::read(self.data_path(&lc.name)).ok();
+        let mut map = self.lock();
+        let entry = map.entry(lc.name.clone()).or_insert_with(|| Entry {
+            url: url.clone(),
+            compiled: None,
+            status: ListStatus::default(),
+            etag: None,
+            last_modified: None,
+            digest: 0,
+        });
+        if entry.url != *url {
+            *entry = Entry {
+                url: url.clone(),
+                compiled: None,
+                status: ListStatus::default(),
+                etag: None,
+                last_modified: None,
+                digest: 0,
+            };
+        }
+        match data {
+            Some(bytes) if meta.url == *url && !bytes.is_empty() => {
+                let list = compile_bytes(lc, &bytes, &self.data_path(&lc.name));
+                if list.error.is_some() {
+                    return false;
+                }
+                entry.status.entries = list.entries();
+                entry.status.stale = true;
+                entry.digest = digest(&bytes);
+                entry.etag = meta.etag;
+                entry.last_modified = meta.last_modified;
+                entry.compiled = Some(Arc::new(list));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn fail(&self, name: &str, reason: FailReason) -> FailReason {
+        {
+            let mut map = self.lock();
+            if let Some(e) = map.get_mut(name) {
+                e.status.last_failure = Some((now_unix(), reason.as_str().to_owned()));
+                *e.status.failures.entry(reason.as_str()).or_default() += 1;
+            }
+        }
+        if let Ok(h) = self.on_failure.lock()
+            && let Some(h) = h.as_ref()
+        {
+            h(name, reason);
+        }
+        tracing::warn!(
+            list = name,
+            reason = reason.as_str(),
+            "list update failed; keeping the last good content"
+        );
+        reason
+    }
+
+    /// Downloads a remote list once (conditional GET), validates it and, if good, makes it the
+    /// content in use and writes the disk copy. On failure the previous content stays.
+    pub async fn update(&self, lc: &ListConfig) -> Result<Updated, FailReason> {
+        let ListSource::Url(url) = &lc.source else {
+            return Ok(Updated::Unchanged);
+        };
+        self.load_disk_copy(lc);
+        let (etag, last_modified, old_entries, have) = {
+            let mut map = self.lock();
+            let e = map.entry(lc.name.clone()).or_insert_with(|| Entry {
+                url: url.clone(),
+                compiled: None,
+                status: ListStatus::default(),
+                etag: None,
+                last_modified: None,
+                digest: 0,
+            });
+            (
+                e.etag.clone(),
+                e.last_modified.clone(),
+                e.status.entries,
+                e.compiled.is_some(),
+            )
+        };
+        let opts = &lc.fetch;
+        let mut req = self.client.get(url).timeout(opts.timeout);
+        if have {
+            if let Some(t) = &etag {
+                req = req.header(reqwest::header::IF_NONE_MATCH, t);
+            }
+            if let Some(t) = &last_modified {
+                req = req.header(reqwest::header::IF_MODIFIED_SINCE, t);
+            }
+        }
+        let fetched = tokio::time::timeout(opts.timeout, async {
+            let mut resp = req.send().await.map_err(|e| {
+                if e.is_timeout() {
+                    FailReason::Timeout
+                } else {
+                    FailReason::Network
+                }
+            })?;
+            let status = resp.status();
+            if status == reqwest::StatusCode::NOT_MODIFIED && have {
+                return Ok(None);
+            }
+            if !status.is_success() {
+                return Err(FailReason::HttpStatus);
+            }
+            if resp.content_length().is_some_and(|n| n > opts.max_size) {
+                return Err(FailReason::TooLarge);
+            }
+            let header = |h| {
+                resp.headers()
+                    .get(h)
+                    .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let new_etag = header(reqwest::header::ETAG);
+            let new_lm = header(reqwest::header::LAST_MODIFIED);
+            let mut body = Vec::new();
+            while let Some(chunk) = resp.chunk().await.map_err(|e| {
+                if e.is_timeout() {
+                    FailReason::Timeout
+                } else {
+                    FailReason::Network
+                }
+            })? {
+                if (body.len() + chunk.len()) as u64 > opts.max_size {
+                    return Err(FailReason::TooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(Some((body, new_etag, new_lm)))
+        })
+        .await
+        .map_err(|_| FailReason::Timeout);
+        let fetched = match fetched {
+            Ok(Ok(x)) => x,
+            Ok(Err(r)) | Err(r) => return Err(self.fail(&lc.name, r)),
+        };
+        let Some((body, new_etag, new_lm)) = fetched else {
+            let mut map = self.lock();
+            if let Some(e) = map.get_mut(&lc.name) {
+                e.status.last_success = Some(now_unix());
+                e.status.stale = false;
+            }
+            return Ok(Updated::Unchanged);
+        };
+        if body.is_empty() {
+            return Err(self.fail(&lc.name, FailReason::Empty));
+        }
+        let d = digest(&body);
+        if have && self.lock().get(&lc.name).is_some_and(|e| e.digest == d) {
+            let mut map = self.lock();
+            if let Some(e) = map.get_mut(&lc.name) {
+                e.status.last_success = Some(now_unix());
+                e.status.stale = false;
+                e.etag = new_etag;
+                e.last_modified = new_lm;
+            }
+            return Ok(Updated::Unchanged);
+        }
+        let label = self.data_path(&lc.name);
+        let lc2 = lc.clone();
+        let body = Arc::new(body);
+        let b2 = body.clone();
+        let list = tokio::task::spawn_blocking(move || compile_bytes(&lc2, &b2, &label))
+            .await
+            .map_err(|_| self.fail(&lc.name, FailReason::Network))?;
+        let n = list.entries();
+        if list.error.is_some() || (n as u64) < opts.min_entries.max(1) {
+            return Err(self.fail(&lc.name, FailReason::TooFewEntries));
+        }
+        if have && old_entries > 0 && (n as f64) < (old_entries as f64) * (1.0 - opts.max_shrink) {
+            return Err(self.fail(&lc.name, FailReason::Shrunk));
+        }
+        let meta = Meta {
+            url: url.clone(),
+            etag: new_etag.clone(),
+            last_modified: new_lm.clone(),
+            fetched: now_unix(),
+        };
+        if let Err(e) = self.write_copy(&lc.name, &body, &meta) {
+            tracing::warn!(list = &*lc.name, error = %e, "cannot write the disk copy; using the download anyway");
+            self.fail(&lc.name, FailReason::Disk);
+        }
+        let mut map = self.lock();
+        if let Some(e) = map.get_mut(&lc.name) {
+            e.compiled = Some(Arc::new(list));
+            e.status.entries = n;
+            e.status.last_success = Some(now_unix());
+            e.status.stale = false;
+            e.etag = new_etag;
+            e.last_modified = new_lm;
+            e.digest = d;
+        }
+        tracing::info!(list = &*lc.name, entries = n, "list updated");
+        Ok(Updated::Changed)
+    }
+
+    /// Writes data and meta atomically (temp file + rename in the same folder).
+    fn write_copy(&self, name: &str, body: &[u8], meta: &Meta) -> std::io::Result<()> {
+        std::fs::create_dir_all(self.dir())?;
+        atomic_write(&self.data_path(name), body)?;
+        let m = serde_json::to_vec_pretty(meta).map_err(std::io::Error::other)?;
+        atomic_write(&self.meta_path(name), &m)
+    }
+
+    /// At start: disk copies first, then one download attempt per remote list, concurrently.
+    /// Returns the lists that have no content at all.
+    pub async fn prepare(&self, config: &Config) -> Vec<String> {
+        let remote: Vec<&ListConfig> = config
+            .lists
+            .values()
+            .filter(|l| matches!(l.source, ListSource::Url(_)))
+            .collect();
+        for lc in &remote {
+            self.load_disk_copy(lc);
+        }
+        let attempts = remote.iter().map(|lc| self.update(lc));
+        let _ = futures_util::future::join_all(attempts).await;
+        remote
+            .iter()
+            .filter(|lc| self.compiled(&lc.name).is_none())
+            .map(|lc| lc.name.clone())
+            .collect()
+    }
+
+    /// Keeps remote lists fresh: one task per remote list of `config` (replacing those of a
+    /// previous config). `changed` is called after new content is in use.
+    pub fn spawn_refreshers(
+        self: &Arc<Self>,
+        config: &Config,
+        tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+        changed: Arc<dyn Fn() + Send + Sync>,
+    ) {
+        for t in tasks.drain(..) {
+            t.abort();
+        }
+        for lc in config
+            .lists
+            .values()
+            .filter(|l| matches!(l.source, ListSource::Url(_)))
+        {
+            let me = self.clone();
+            let lc = lc.clone();
+            let changed = changed.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut backoff = Duration::from_secs(30).min(lc.fetch.refresh);
+                let mut wait = jitter(lc.fetch.refresh);
+                loop {
+                    tokio::time::sleep(wait).await;
+                    match me.update(&lc).await {
+                        Ok(Updated::Changed) => {
+                            changed();
+                            backoff = Duration::from_secs(30).min(lc.fetch.refresh);
+                            wait = jitter(lc.fetch.refresh);
+                        }
+                        Ok(Updated::Unchanged) => wait = jitter(lc.fetch.refresh),
+                        Err(_) => {
+                            // Retry sooner than the refresh period, backing off to it.
+                            wait = backoff;
+                            backoff = (backoff * 2).min(lc.fetch.refresh);
+                        }
+                    }
+                }
+            }));
+        }
+    }
+}
+
+/// ±10% jitter, so that many instances do not hit a list server in step.
+fn jitter(d: Duration) -> Duration {
+    let f: f64 = 0.9 + rand::random::<f64>() * 0.2;
+    d.mul_f64(f)
+}
+
+fn safe_file_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
