@@ -9,9 +9,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::config::{Config, ConfigErrors, Overrides};
-use crate::lists::supply::ListSupply;
+use crate::admin::{Admin, AdminState};
+use crate::config::{Config, ConfigErrors, Overrides, QueryLogConfig};
+use crate::lists::supply::{FailReason, ListSupply};
+use crate::metrics::Metrics;
 use crate::pipeline::{Handler, Pipeline};
+use crate::querylog::{Pseudonymizer, QueryLog};
 use crate::server::{self, ListenConfig, Running};
 use crate::snapshot::Snapshot;
 
@@ -46,6 +49,10 @@ pub struct App {
     running: Running,
     /// The one reload path, shared with SIGHUP, list refresh timers and the admin endpoint.
     pub reloader: Reloader,
+    /// The admin HTTP server's bound address; `None` when it is off (or could not bind).
+    pub admin_addr: Option<SocketAddr>,
+    admin: Option<Admin>,
+    admin_state: Arc<AdminState>,
 }
 
 /// The one reload path: start-up aside, every change of state (SIGHUP, a list refresh, the admin
@@ -72,16 +79,43 @@ impl Reloader {
 
     /// Re-reads the config file and every list, builds a complete snapshot and swaps it in.
     /// A config that fails validation keeps the running snapshot and returns its errors.
+    /// Counted in `pixelguard_reloads_total{result}`.
     pub async fn reload(&self) -> Result<(), ConfigErrors> {
+        let r = self.reload_counted().await;
+        let result = if r.is_ok() { "success" } else { "failure" };
+        self.0
+            .pipeline
+            .recorder
+            .metrics()
+            .reloads
+            .with_label_values(&[result])
+            .inc();
+        r
+    }
+
+    async fn reload_counted(&self) -> Result<(), ConfigErrors> {
         let _g = self.0.serial.lock().await;
         let config = self.0.source.load()?;
+        if config.admin.listen != self.0.pipeline.snapshot.load().config.admin.listen {
+            tracing::warn!("admin.listen changed: the admin server moves only on restart");
+        }
+        let log_cfg = config.query_log.clone();
+        let key = query_log_key(log_cfg.as_ref())?;
         // Lists new to this config are downloaded (or read from disk) before they are used.
         let missing = self.0.supply.prepare(&config).await;
         if !missing.is_empty() {
             tracing::error!(lists = %missing.join(", "), "remote list(s) without content after reload");
         }
         self.restart_refreshers(&config);
-        self.install(config).await
+        self.install(config).await?;
+        let recorder = &self.0.pipeline.recorder;
+        if let Some(k) = key {
+            recorder.set_key(k);
+        }
+        if let Some(log) = recorder.query_log() {
+            log.configure(log_cfg, recorder.key()).await;
+        }
+        Ok(())
     }
 
     /// Rebuilds the snapshot from the running config with the current list content (after a
@@ -135,16 +169,55 @@ impl Reloader {
     }
 }
 
+/// The pseudonym key of a query-log config (`None`: no query log, keep the current key).
+fn query_log_key(cfg: Option<&QueryLogConfig>) -> Result<Option<Pseudonymizer>, ConfigErrors> {
+    let Some(c) = cfg else {
+        return Ok(None);
+    };
+    Pseudonymizer::for_config(c).map(Some).map_err(|e| {
+        ConfigErrors(vec![crate::config::ConfigError {
+            file: c.key_file.display().to_string(),
+            line: 0,
+            column: 0,
+            message: format!("query_log key: {e}"),
+        }])
+    })
+}
+
+/// Copies the remote-list supply's status into the list metrics: last success, and failures by
+/// reason (the supply counts them since start; the counters catch up by the difference).
+fn sync_supply_metrics(supply: &ListSupply, m: &Metrics, configured: &Config) {
+    for (name, _url, st) in supply.status() {
+        if !configured.lists.contains_key(&name) {
+            continue;
+        }
+        let last = m.list_last_success.with_label_values(&[&name]);
+        if let Some(t) = st.last_success {
+            last.set(t as f64);
+        }
+        for r in FailReason::ALL {
+            let c = m
+                .list_update_failures
+                .with_label_values(&[&name, r.as_str()]);
+            let want = st.failures.get(r.as_str()).copied().unwrap_or(0);
+            if want > c.get() {
+                c.inc_by(want - c.get());
+            }
+        }
+    }
+}
+
 /// The lines printed at start-up (and by `check`): one per listener, upstream, zone and list.
 pub fn summary(snap: &Snapshot, addrs: &[SocketAddr]) -> Vec<String> {
     let mut out = Vec::new();
     for a in addrs {
         out.push(format!("listen    {a} (udp, tcp)"));
     }
-    for u in snap.upstreams.servers() {
-        out.push(format!("upstream  {u} (udp, tcp fallback)"));
+    let upstreams = snap.upstreams.describe();
+    for u in &upstreams {
+        out.push(format!("upstream  {u}"));
     }
-    if snap.upstreams.servers().is_empty() {
+    if upstreams.is_empty() {
         out.push("upstream  none: every cache miss will be answered SERVFAIL".into());
     }
     for z in &snap.config.zones {
@@ -193,6 +266,31 @@ impl App {
         let bound = server::bind_all(&config.server.listen, listen.udp_sockets)
             .with_context(|| format!("binding {:?}", config.server.listen))?;
         let addrs: Vec<SocketAddr> = bound.iter().map(|b| b.addr).collect();
+        // The admin server answers from here on (/readyz: "starting" while lists load). It is
+        // not worth refusing DNS for: a port in use (9153 is also CoreDNS's) is an error in the
+        // log, and /readyz is then unreachable, which orchestrators notice.
+        let admin_state = AdminState::new(config.admin.clone());
+        let admin = match config.admin.listen {
+            None => None,
+            Some(a) => match Admin::bind(a)
+                .await
+                .and_then(|l| Admin::serve(l, admin_state.clone()))
+            {
+                Ok(admin) => Some(admin),
+                Err(e) => {
+                    tracing::error!(
+                        "admin: cannot listen on {a}: {e}; /metrics, /readyz and the admin API are OFF"
+                    );
+                    None
+                }
+            },
+        };
+        let admin_addr = admin.as_ref().map(|a| a.addr);
+        let log_cfg = config.query_log.clone();
+        let log_key = query_log_key(log_cfg.as_ref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let log_buffer = log_cfg
+            .as_ref()
+            .map_or(crate::config::DEFAULT_QUERY_LOG_BUFFER, |c| c.buffer);
         let supply = ListSupply::new(&config.state_dir);
         let missing = supply.prepare(&config).await;
         if !missing.is_empty() {
@@ -215,6 +313,27 @@ impl App {
         for line in summary(&snapshot, &addrs) {
             tracing::info!("{line}");
         }
+        match admin_addr {
+            Some(a) => tracing::info!("admin     http://{a}/ (metrics, healthz, readyz, api)"),
+            None => tracing::info!("admin     off"),
+        }
+        if let Some(q) = &log_cfg {
+            tracing::info!(
+                "querylog  {} record={} client={} (zones may override)",
+                q.path.display(),
+                q.record.as_str(),
+                q.client.as_str()
+            );
+        }
+        for z in &snapshot.config.zones {
+            let client = z.query_log_client.or(log_cfg.as_ref().map(|q| q.client));
+            if log_cfg.is_some() && client == Some(crate::config::ClientMode::Full) {
+                tracing::warn!(
+                    zone = %z.name,
+                    "query log writes FULL client addresses for this zone (query_log client = \"full\")"
+                );
+            }
+        }
         for l in &snapshot.lists {
             if let Some(e) = &l.error {
                 tracing::warn!(
@@ -224,6 +343,17 @@ impl App {
             }
         }
         let pipeline = Arc::new(Pipeline::new(snapshot));
+        let query_log = QueryLog::start(
+            log_cfg,
+            log_key.clone().unwrap_or_else(|| pipeline.recorder.key()),
+            log_buffer,
+            pipeline.recorder.metrics().query_log_dropped.clone(),
+        )
+        .context("starting the query-log writer")?;
+        if let Some(k) = log_key {
+            pipeline.recorder.set_key(k);
+        }
+        pipeline.recorder.attach_query_log(query_log);
         let running = server::serve(bound, Handler(pipeline.clone()), &listen);
         let reloader = Reloader(Arc::new(ReloaderInner {
             source: source.clone(),
@@ -233,11 +363,30 @@ impl App {
             serial: tokio::sync::Mutex::new(()),
         }));
         reloader.restart_refreshers(&pipeline.snapshot.load().config);
+        {
+            let r = reloader.clone();
+            admin_state.set_reload(Arc::new(move || {
+                let r = r.clone();
+                Box::pin(async move { r.reload().await })
+            }));
+            let supply = reloader.supply().clone();
+            let p = pipeline.clone();
+            let serial = std::sync::Mutex::new(());
+            admin_state.set_scrape_hook(Arc::new(move || {
+                let _g = serial.lock();
+                sync_supply_metrics(&supply, p.recorder.metrics(), &p.snapshot.load().config);
+            }));
+        }
+        admin_state.set_pipeline(pipeline.clone());
+        admin_state.set_serving(true);
         Ok(App {
             pipeline,
             addrs,
             running,
             reloader,
+            admin_addr,
+            admin,
+            admin_state,
         })
     }
 
@@ -246,9 +395,25 @@ impl App {
         self.reloader.reload().await
     }
 
-    /// Stops serving gracefully.
+    /// Stops serving gracefully: DNS first (in-flight queries finish), then the query log is
+    /// flushed, then the admin server stops.
     pub async fn shutdown(self) {
+        self.admin_state.set_serving(false);
         self.running.shutdown(SHUTDOWN_GRACE).await;
+        if let Some(log) = self.pipeline.recorder.query_log() {
+            log.shutdown(SHUTDOWN_GRACE).await;
+        }
+        if let Some(a) = self.admin {
+            a.shutdown(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Waits (at most `within`) until every query-log entry handed over so far is on disk.
+    pub async fn flush_query_log(&self, within: Duration) -> bool {
+        match self.pipeline.recorder.query_log() {
+            Some(l) => l.flush(within).await,
+            None => true,
+        }
     }
 
     /// Serves until SIGTERM / SIGINT, reloading on SIGHUP.

@@ -77,6 +77,8 @@ pub enum Command {
         #[command(subcommand)]
         action: ListsAction,
     },
+    /// Find tracking pixels on the organisation's own web pages (crawl, or saved HTML / HAR).
+    Audit(crate::audit::AuditArgs),
 }
 
 /// `pixelguard lists ...`.

@@ -389,3 +389,151 @@ pub async fn lists(config: &crate::config::Config, update: bool) -> i32 {
         exit::OK
     }
 }
+
+/// The explanation as JSON (admin API `GET /api/explain`): the steps of [`explain_text`] as
+/// fields (`zone`, `canary`, `matches`, `decision`, `answer`, `warnings`), plus that text itself.
+pub fn explain_json(
+    snap: &Snapshot,
+    client: IpAddr,
+    name: &str,
+    qtype: RecordType,
+) -> serde_json::Value {
+    use serde_json::{Value, json};
+    let lower = name.trim_end_matches('.').to_ascii_lowercase();
+    let mut out = json!({
+        "query": { "name": lower, "type": qtype.to_string(), "client": client.to_string() },
+        "text": explain_text(snap, client, name, qtype),
+    });
+    let Some((_, zone)) = snap.zone_of(client) else {
+        out["zone"] = Value::Null;
+        out["decision"] = json!({ "kind": "refused", "reason": "client in no zone" });
+        out["answer"] = json!("REFUSED");
+        return out;
+    };
+    let net = snap
+        .config
+        .zones
+        .iter()
+        .find(|z| z.name == *zone.name)
+        .and_then(|z| {
+            z.networks
+                .iter()
+                .filter(|n| n.contains(&client))
+                .max_by_key(|n| n.prefix_len())
+        })
+        .map(|n| n.to_string());
+    out["zone"] = json!({
+        "name": &*zone.name,
+        "network": net,
+        "mode": zone.mode.as_str(),
+        "response": zone.response.describe(),
+        "canaries": zone.canaries,
+        "uncloak": zone.uncloak,
+    });
+    let qn = Name::from_str(&format!("{lower}.")).unwrap_or_else(|_| Name::root());
+    let asked = Asked {
+        name: &qn,
+        qtype,
+        dnssec_ok: false,
+        authentic_data: false,
+    };
+    if zone.canaries
+        && let Some(c) = Canary::of(&lower)
+    {
+        let r = respond::local_negative(&asked, c != Canary::Ddr, 300, "pixelguard: bypass canary");
+        out["canary"] = json!(c.kind());
+        out["decision"] = json!({ "kind": "local", "reason": "bypass canary, never forwarded" });
+        out["answer"] = json!(describe_reply(&r));
+        return out;
+    }
+    let mut warnings = Vec::new();
+    for &i in zone.allow.iter().chain(zone.block.iter()) {
+        if let Some(l) = snap.lists.get(usize::from(i))
+            && let Some(e) = &l.error
+        {
+            warnings.push(json!(format!(
+                "list {} is not loaded ({e}); the zone runs without it",
+                l.name
+            )));
+        }
+    }
+    out["warnings"] = Value::Array(warnings);
+    let q = QueryName::new(lower.as_bytes());
+    let mut matches = Vec::new();
+    for (role, ids) in [("allow", &zone.allow), ("block", &zone.block)] {
+        for &i in ids.iter() {
+            let Some(l) = snap.lists.get(usize::from(i)) else {
+                continue;
+            };
+            for (m, cloak) in [(&l.matcher, false), (&l.cloak, true)] {
+                m.find(&q, |hit| {
+                    let a = payload_action(hit.payload, hit.exact);
+                    if a != code::NONE {
+                        let rule = lower.get(hit.start..).unwrap_or(&lower);
+                        let attr = payload_attr(hit.payload).and_then(|x| l.attrs.get(x));
+                        matches.push(json!({
+                            "role": role,
+                            "list": &*l.name,
+                            "rule": rule,
+                            "exact": hit.exact,
+                            "cloak_target": cloak,
+                            "action": action_name(a),
+                            "location": rule_location(l, rule),
+                            "vendor": attr.map(|a| &*a.vendor),
+                            "category": attr.map(|a| a.category),
+                            "status": attr.map(|a| a.status.as_str()),
+                        }));
+                    }
+                    ControlFlow::<()>::Continue(())
+                });
+            }
+        }
+    }
+    out["matches"] = Value::Array(matches);
+    if zone.mode == Mode::Off {
+        out["decision"] = json!({ "kind": "off", "reason": "mode off: no policy" });
+        return out;
+    }
+    let verdict = |v: &crate::outcome::Verdict| {
+        json!({
+            "list": &*v.list_name,
+            "rule": v.rule,
+            "vendor": v.vendor.as_deref(),
+            "category": v.category,
+        })
+    };
+    match policy::decide(&snap.lists, zone, &q) {
+        Some(Decision::Allow(v)) => {
+            let mut d = verdict(&v);
+            d["kind"] = json!("allowed");
+            out["decision"] = d;
+        }
+        Some(Decision::Block(v, action)) => {
+            let mut d = verdict(&v);
+            if zone.mode == Mode::Log {
+                d["kind"] = json!("would_block");
+                out["answer"] = json!("resolved normally (log mode)");
+            } else {
+                d["kind"] = json!("blocked");
+                let ttl = u32::try_from(zone.block_ttl.as_secs()).unwrap_or(u32::MAX);
+                let owner = Name::from_str(&format!("{}.", v.rule)).unwrap_or_else(|_| qn.clone());
+                let r =
+                    respond::blocked(&asked, &zone.response, action, ttl, &owner, &v.ede_text());
+                out["answer"] = json!(describe_reply(&r));
+            }
+            d["ede"] = json!(v.ede_text());
+            out["decision"] = d;
+        }
+        None => {
+            out["decision"] = json!({
+                "kind": "not_blocked",
+                "reason": if zone.uncloak {
+                    "resolved through the upstream; its answer's CNAME/SVCB targets are then checked"
+                } else {
+                    "resolved through the upstream (uncloaking is off in this zone)"
+                },
+            });
+        }
+    }
+    out
+}

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         Command::Run => run(source),
         Command::Check => pixelguard::explain::check(&source),
         Command::Lists { action } => lists_command(source, action),
+        Command::Audit(args) => pixelguard::audit::run(&source, &args),
         Command::Explain {
             client,
             name,

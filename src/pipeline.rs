@@ -17,7 +17,7 @@ use crate::config::Mode;
 use crate::matcher::QueryName;
 use crate::outcome::{Outcome, Verdict};
 use crate::policy::{self, Canary, Decision, RuleAction, ZonePolicy};
-use crate::record::{Event, Recorder};
+use crate::record::{Event, Recorder, Scope};
 use crate::respond::{self, Asked, Reply};
 use crate::snapshot::Snapshot;
 use crate::upstream::Question;
@@ -41,23 +41,71 @@ struct Done {
     outcome: Outcome,
     verdict: Option<Verdict>,
     bypass: Option<&'static str>,
+    /// The upstream of a fresh answer.
+    upstream: Option<std::net::SocketAddr>,
+    /// Cache consulted: hit or miss.
+    cache: Option<bool>,
+}
+
+/// The parts of a snapshot that recording reads.
+pub fn scope(s: &Snapshot) -> Scope<'_> {
+    Scope {
+        zones: &s.zones,
+        zone_configs: &s.config.zones,
+        lists: &s.lists,
+        upstreams: &s.upstreams,
+        query_log: s.config.query_log.as_ref(),
+    }
 }
 
 impl Pipeline {
     /// A pipeline over a first snapshot.
     pub fn new(snapshot: Snapshot) -> Self {
         let cache = Cache::new(&snapshot.config.cache);
+        let recorder = Recorder::new();
+        recorder.install(&scope(&snapshot), None);
         Self {
             snapshot: ArcSwap::from_pointee(snapshot),
             cache,
-            recorder: Recorder::new(),
+            recorder,
         }
     }
 
     /// Swaps in a new snapshot; in-flight queries finish on the old one.
     pub fn swap(&self, snapshot: Snapshot) {
         self.cache.reconfigure(&snapshot.config.cache);
+        let prev = self.snapshot.load_full();
+        self.recorder.install(&scope(&snapshot), Some(&prev.lists));
         self.snapshot.store(Arc::new(snapshot));
+    }
+
+    /// Records a request answered before policy (FORMERR, NOTIMP, BADVERS).
+    fn record_invalid(&self, request: &Request, rcode: ResponseCode, start: Instant) {
+        let snap = self.snapshot.load();
+        let client = request.src().ip();
+        let zone = snap.zone_of(client);
+        let (qname, qtype) = match request.request_info() {
+            Ok(info) => (
+                info.query.original().name().to_ascii().to_ascii_lowercase(),
+                info.query.original().query_type(),
+            ),
+            Err(_) => (String::new(), RecordType::Unknown(0)),
+        };
+        self.recorder.record(&Event {
+            zone: zone.map(|(_, z)| &*z.name),
+            zone_id: zone.map(|(id, _)| id),
+            client,
+            qname: qname.strip_suffix('.').unwrap_or(&qname),
+            qtype,
+            outcome: Outcome::Invalid,
+            verdict: None,
+            mode: zone.map_or("off", |(_, z)| z.mode.as_str()),
+            bypass: None,
+            rcode,
+            upstream: None,
+            cache: None,
+            elapsed: start.elapsed(),
+        });
     }
 
     async fn handle<R: ResponseHandler>(&self, request: &Request, handle: R) -> ResponseInfo {
@@ -69,12 +117,15 @@ impl Pipeline {
         // 1. Decode and EDNS, before anything else reads the request: a query we cannot parse or
         //    whose opcode / EDNS version we do not speak gets its error code and nothing more.
         if request.metadata.op_code != OpCode::Query {
+            self.record_invalid(request, ResponseCode::NotImp, start);
             return respond::send_code(request, ResponseCode::NotImp, handle).await;
         }
         let Ok(info) = request.request_info() else {
+            self.record_invalid(request, ResponseCode::FormErr, start);
             return respond::send_code(request, ResponseCode::FormErr, handle).await;
         };
         if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
+            self.record_invalid(request, ResponseCode::BADVERS, start);
             return respond::send_code(request, ResponseCode::BADVERS, handle).await;
         }
         let snap = self.snapshot.load();
@@ -88,9 +139,10 @@ impl Pipeline {
 
         // 2. Zone: everything after this is per-zone policy; a client in no zone is refused here,
         //    before it can cost an upstream query (pixelguard is never an open resolver).
-        let Some((_, zone)) = snap.zone_of(client) else {
+        let Some((zone_id, zone)) = snap.zone_of(client) else {
             self.recorder.record(&Event {
                 zone: None,
+                zone_id: None,
                 client,
                 qname: qname_str,
                 qtype,
@@ -98,6 +150,9 @@ impl Pipeline {
                 verdict: None,
                 mode: "off",
                 bypass: None,
+                rcode: ResponseCode::Refused,
+                upstream: None,
+                cache: None,
                 elapsed: start.elapsed(),
             });
             return respond::send_code(request, ResponseCode::Refused, handle).await;
@@ -118,9 +173,10 @@ impl Pipeline {
                 &original,
             )
             .await;
-        let info = respond::send(request, &done.reply, handle).await;
+        // Recorded before the answer leaves: a client that has its answer finds it counted.
         self.recorder.record(&Event {
             zone: Some(&zone.name),
+            zone_id: Some(zone_id),
             client,
             qname: qname_str,
             qtype,
@@ -128,9 +184,12 @@ impl Pipeline {
             verdict: done.verdict.as_ref(),
             mode: zone.mode.as_str(),
             bypass: done.bypass,
+            rcode: done.reply.rcode,
+            upstream: done.upstream,
+            cache: done.cache,
             elapsed: start.elapsed(),
         });
-        info
+        respond::send(request, &done.reply, handle).await
     }
 
     async fn resolve(
@@ -159,6 +218,8 @@ impl Pipeline {
                 outcome: Outcome::Local,
                 verdict: None,
                 bypass: Some(c.kind()),
+                upstream: None,
+                cache: None,
             };
         }
         // 4. Name policy, before the cache and the upstream: a blocked name must never leave.
@@ -176,6 +237,8 @@ impl Pipeline {
                         outcome: Outcome::Blocked,
                         verdict: Some(v),
                         bypass: None,
+                        upstream: None,
+                        cache: None,
                     };
                 }
                 Some(Decision::Block(v, _)) => would_block = Some(v),
@@ -242,6 +305,8 @@ impl Pipeline {
                     outcome: Outcome::Blocked,
                     verdict: Some(v),
                     bypass: None,
+                    upstream: answer_msg.as_ref().and_then(MsgRef::server),
+                    cache: Some(matches!(answer_msg, Some(MsgRef::Cached(_)))),
                 };
             }
             v.allowed = false;
@@ -255,6 +320,8 @@ impl Pipeline {
             outcome,
             verdict: would_block.or(allowed),
             bypass: None,
+            upstream: answer_msg.as_ref().and_then(MsgRef::server),
+            cache: Some(matches!(answer_msg, Some(MsgRef::Cached(_)))),
         }
     }
 }
@@ -265,6 +332,13 @@ enum MsgRef {
 }
 
 impl MsgRef {
+    fn server(&self) -> Option<std::net::SocketAddr> {
+        match self {
+            Self::Cached(_) => None,
+            Self::Fresh(f) => Some(f.server),
+        }
+    }
+
     fn message(&self) -> &hickory_proto::op::Message {
         match self {
             Self::Cached(c) => &c.message,

@@ -77,11 +77,7 @@ impl Snapshot {
                 uncloak: z.uncloak,
             });
         }
-        let upstreams = Upstreams::new(
-            config.upstream.servers.clone(),
-            config.upstream.timeout,
-            config.upstream.deadline,
-        );
+        let upstreams = Upstreams::from_config(&config.upstream, previous.map(|p| &p.upstreams));
         Snapshot {
             zone_table: ZoneTable::new(nets),
             zones,

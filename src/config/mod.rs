@@ -60,6 +60,8 @@ pub const DEFAULT_QUERY_LOG_KEEP: usize = 5;
 pub const DEFAULT_QUERY_LOG_MAX_AGE: Duration = Duration::from_secs(7 * 86_400);
 /// Default number of query-log entries waiting for the writer before new ones are dropped.
 pub const DEFAULT_QUERY_LOG_BUFFER: usize = 4096;
+/// Default `[query_log] key_file`, in `state_dir`.
+pub const QUERY_LOG_KEY_FILE: &str = "query-log.key";
 /// Shortest accepted `[query_log] key`.
 pub const MIN_QUERY_LOG_KEY_LEN: usize = 16;
 
@@ -217,7 +219,8 @@ pub struct QueryLogConfig {
     pub client: ClientMode,
     /// The pseudonym key from the config, if given there.
     pub key: Option<Secret>,
-    /// Where the generated key is kept when `key` is not given.
+    /// Where the generated key is kept when `key` is not given (default
+    /// `state_dir/query-log.key`).
     pub key_file: PathBuf,
     /// Rotate when the file would grow beyond this many bytes.
     pub max_size: u64,
@@ -245,14 +248,230 @@ pub struct ServerConfig {
 }
 
 /// `[upstream]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamConfig {
-    /// Tried in this order.
-    pub servers: Vec<SocketAddr>,
+    /// Tried in this order (forward mode).
+    pub servers: Vec<UpstreamServer>,
     /// Per try.
     pub timeout: Duration,
     /// For all tries.
     pub deadline: Duration,
+    /// Forward to `servers`, or resolve from the root.
+    pub mode: UpstreamMode,
+    /// `ca_file` (absolute after validation), for messages.
+    pub ca_file: Option<PathBuf>,
+    /// The certificates of `ca_file` (DER), parsed and checked by validation. Empty = the
+    /// built-in (Mozilla, webpki-roots) roots verify DoT / DoH upstreams.
+    pub ca_certs: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// `root_hints` (absolute after validation); `None` = the built-in IANA hints.
+    pub root_hints: Option<PathBuf>,
+    /// Root server addresses: from `root_hints`, or [`BUILTIN_ROOT_HINTS`].
+    pub roots: Vec<IpAddr>,
+    /// QNAME minimisation in strict mode (stop at an NXDOMAIN on a parent, RFC 8020).
+    pub qname_minimization: bool,
+    /// Name-server address → port (instead of 53) in recursive mode; for tests and labs.
+    pub recursion_ports: Vec<SocketAddr>,
+}
+
+/// How cache misses are resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamMode {
+    /// Forward to the configured upstream servers.
+    Forward,
+    /// Resolve iteratively from the root servers.
+    Recursive,
+}
+
+impl UpstreamMode {
+    /// The config keyword.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Forward => "forward",
+            Self::Recursive => "recursive",
+        }
+    }
+}
+
+/// The IANA root servers (a to m), IPv4 then IPv6: the built-in root hints.
+pub const BUILTIN_ROOT_HINTS: &[&str] = &[
+    "198.41.0.4",
+    "170.247.170.2",
+    "192.33.4.12",
+    "199.7.91.13",
+    "192.203.230.10",
+    "192.5.5.241",
+    "192.112.36.4",
+    "198.97.190.53",
+    "192.36.148.17",
+    "192.58.128.30",
+    "193.0.14.129",
+    "199.7.83.42",
+    "202.12.27.33",
+    "2001:503:ba3e::2:30",
+    "2801:1b8:10::b",
+    "2001:500:2::c",
+    "2001:500:2d::d",
+    "2001:500:a8::e",
+    "2001:500:2f::f",
+    "2001:500:12::d0d",
+    "2001:500:1::53",
+    "2001:7fe::53",
+    "2001:503:c27::2:30",
+    "2001:7fd::1",
+    "2001:500:9f::42",
+    "2001:dc3::35",
+];
+
+/// How one upstream server is spoken to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamProtocol {
+    /// Plain DNS: UDP, with TCP when the answer is truncated.
+    Plain,
+    /// DNS over TLS (RFC 7858); the certificate must be valid for `name`.
+    Tls {
+        /// The name verified against the certificate (a DNS name or the IP address).
+        name: String,
+    },
+    /// DNS over HTTPS (RFC 8484, HTTP/2 POST); the certificate must be valid for `name`.
+    Https {
+        /// The name verified against the certificate (and sent as `:authority`).
+        name: String,
+        /// The URL path, e.g. `/dns-query`.
+        path: String,
+    },
+}
+
+/// One upstream server: `"IP:PORT"`, `"IP"`, `"tls://IP[:PORT][#NAME]"` or
+/// `"https://IP[:PORT][/PATH][#NAME]"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamServer {
+    /// Address and port.
+    pub addr: SocketAddr,
+    /// Transport.
+    pub protocol: UpstreamProtocol,
+}
+
+/// Default DoT port.
+pub const DOT_PORT: u16 = 853;
+/// Default DoH port.
+pub const DOH_PORT: u16 = 443;
+/// Default DoH path.
+pub const DOH_PATH: &str = "/dns-query";
+
+impl UpstreamServer {
+    /// Plain DNS to `addr`.
+    pub fn plain(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            protocol: UpstreamProtocol::Plain,
+        }
+    }
+
+    /// Parses the `servers` syntax (not `"system"`); the error says what was expected.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let (scheme, rest) = match s.split_once("://") {
+            Some((sc, rest)) => (Some(sc.to_ascii_lowercase()), rest),
+            None => (None, s),
+        };
+        let Some(scheme) = scheme else {
+            return parse_host_port(s, 53)
+                .map(Self::plain)
+                .ok_or_else(|| "expected \"IP:PORT\" or \"IP\"".to_owned());
+        };
+        let (main, name) = match rest.split_once('#') {
+            Some((m, n)) => (m, Some(n.trim())),
+            None => (rest, None),
+        };
+        let (hostport, path) = match scheme.as_str() {
+            "tls" => (main, None),
+            "https" => match main.find('/') {
+                Some(i) => (&main[..i], Some(&main[i..])),
+                None => (main, None),
+            },
+            other => {
+                return Err(format!(
+                    "unknown scheme {other:?}; expected tls:// (DNS over TLS) or https:// (DNS over HTTPS)"
+                ));
+            }
+        };
+        let default_port = if scheme == "tls" { DOT_PORT } else { DOH_PORT };
+        let addr = parse_host_port(hostport, default_port).ok_or_else(|| {
+            format!(
+                "expected an IP address (and port) after {scheme}://, such as \"9.9.9.9\" or \"[2620:fe::fe]:{default_port}\"; host names cannot be used (pixelguard would need a resolver to find its resolver)"
+            )
+        })?;
+        let name = match name {
+            Some("") => return Err("empty TLS name after '#'".to_owned()),
+            Some(n) => n.to_owned(),
+            None => addr.ip().to_string(),
+        };
+        if rustls::pki_types::ServerName::try_from(name.as_str()).is_err() {
+            return Err(format!(
+                "invalid TLS name {name:?} after '#'; expected a DNS name such as dns.quad9.net"
+            ));
+        }
+        let protocol = if scheme == "tls" {
+            UpstreamProtocol::Tls { name }
+        } else {
+            let path = path.unwrap_or(DOH_PATH);
+            if path.contains(['?', ' ']) {
+                return Err(format!("invalid DoH path {path:?}"));
+            }
+            UpstreamProtocol::Https {
+                name,
+                path: path.to_owned(),
+            }
+        };
+        Ok(Self { addr, protocol })
+    }
+
+    /// Short protocol word: `udp`, `dot`, `doh`.
+    pub fn protocol_word(&self) -> &'static str {
+        match self.protocol {
+            UpstreamProtocol::Plain => "udp",
+            UpstreamProtocol::Tls { .. } => "dot",
+            UpstreamProtocol::Https { .. } => "doh",
+        }
+    }
+
+    /// `URL (protocol, details)` for start-up lines.
+    pub fn describe(&self) -> String {
+        match &self.protocol {
+            UpstreamProtocol::Plain => format!("{self} (udp, tcp fallback)"),
+            UpstreamProtocol::Tls { name } => format!("{self} (dot, verify name {name})"),
+            UpstreamProtocol::Https { name, .. } => {
+                format!("{self} (doh, http/2, verify name {name})")
+            }
+        }
+    }
+}
+
+impl fmt::Display for UpstreamServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.protocol {
+            UpstreamProtocol::Plain => write!(f, "{}", self.addr),
+            UpstreamProtocol::Tls { name } => write!(f, "tls://{}#{name}", self.addr),
+            UpstreamProtocol::Https { name, path } => {
+                write!(f, "https://{}{path}#{name}", self.addr)
+            }
+        }
+    }
+}
+
+/// `IP:PORT`, `[IPv6]:PORT`, `IP`, `[IPv6]` or bare IPv6.
+fn parse_host_port(s: &str, default_port: u16) -> Option<SocketAddr> {
+    let s = s.trim();
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Some(a);
+    }
+    let bare = s
+        .strip_prefix('[')
+        .and_then(|x| x.strip_suffix(']'))
+        .unwrap_or(s);
+    bare.parse::<IpAddr>()
+        .ok()
+        .map(|ip| SocketAddr::new(ip, default_port))
 }
 
 /// `[cache]`.

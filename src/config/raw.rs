@@ -68,7 +68,8 @@ impl Default for RawServer {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawUpstream {
-    /// `"IP:PORT"`, `"IP"` (port 53) or `"system"` (the nameservers of /etc/resolv.conf).
+    /// `"IP:PORT"`, `"IP"` (port 53), `"tls://IP[:PORT]#NAME"` (DoT),
+    /// `"https://IP[:PORT][/PATH]#NAME"` (DoH) or `"system"` (the nameservers of /etc/resolv.conf).
     pub servers: Vec<Spanned<String>>,
     /// Time allowed for one try at one upstream.
     #[serde(with = "humantime_serde")]
@@ -76,6 +77,19 @@ pub struct RawUpstream {
     /// Time allowed for all tries together; then the client gets SERVFAIL.
     #[serde(with = "humantime_serde")]
     pub deadline: Duration,
+    /// forward | recursive.
+    pub mode: Option<Spanned<String>>,
+    /// Recursive mode: a root hints file (zone-file style) replacing the built-in IANA hints.
+    pub root_hints: Option<Spanned<String>>,
+    /// PEM file of the CA certificates that DoT / DoH upstream certificates must chain to,
+    /// instead of the built-in (Mozilla) roots.
+    pub ca_file: Option<Spanned<String>>,
+    /// Recursive mode: QNAME minimisation, strict (RFC 9156 with RFC 8020 NXDOMAIN cut).
+    pub qname_minimization: bool,
+    /// Recursive mode, for tests and labs: `"IP:PORT"` entries sending queries for the name
+    /// server `IP` to `PORT` instead of 53 (and allowing `IP` even if it is a loopback or private
+    /// address).
+    pub recursion_ports: Vec<Spanned<String>>,
 }
 
 impl Default for RawUpstream {
@@ -84,6 +98,11 @@ impl Default for RawUpstream {
             servers: Vec::new(),
             timeout: super::DEFAULT_UPSTREAM_TIMEOUT,
             deadline: super::DEFAULT_UPSTREAM_DEADLINE,
+            mode: None,
+            root_hints: None,
+            ca_file: None,
+            qname_minimization: true,
+            recursion_ports: Vec::new(),
         }
     }
 }

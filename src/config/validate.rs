@@ -14,7 +14,7 @@ use super::raw::{RawConfig, RawQueryLog, RawResponse, RawSize};
 use super::{
     AdminConfig, BlockResponse, CacheConfig, CatalogueMode, ClientMode, Config, ConfigError,
     ConfigErrors, FetchOpts, ListConfig, ListFormat, ListSource, Mode, Overrides, QueryLogConfig,
-    RecordMode, Secret, ServerConfig, UpstreamConfig, ZoneConfig,
+    RecordMode, Secret, ServerConfig, UpstreamConfig, UpstreamMode, UpstreamServer, ZoneConfig,
 };
 
 /// Builtin list names (`source = "builtin:NAME"`).
@@ -118,6 +118,20 @@ pub(super) fn validate(
     };
 
     // [upstream]
+    let mode = match &raw.upstream.mode {
+        None => UpstreamMode::Forward,
+        Some(m) => match m.get_ref().as_str() {
+            "forward" => UpstreamMode::Forward,
+            "recursive" => UpstreamMode::Recursive,
+            other => {
+                cx.spanned(
+                    m,
+                    format!("upstream.mode: unknown mode {other:?}; expected forward (to upstream.servers) or recursive (from the root servers)"),
+                );
+                UpstreamMode::Forward
+            }
+        },
+    };
     let mut servers = Vec::new();
     let mut add_upstream = |cx: &mut Ctx<'_>, s: &str, span: Option<Range<usize>>| {
         if s == "system" {
@@ -125,18 +139,31 @@ pub(super) fn validate(
             // No nameserver found is not an error: pixelguard still starts (blocking works, cache
             // misses get SERVFAIL) and the start-up summary says so.
             let _ = &span;
-            servers.extend(found);
+            servers.extend(found.into_iter().map(UpstreamServer::plain));
         } else {
-            match parse_socket_addr(s).or_else(|| s.parse::<IpAddr>().ok().map(|ip| (ip, 53).into())) {
-                Some(a) => servers.push(a),
-                None => cx.at(
+            match UpstreamServer::parse(s) {
+                Ok(u) => servers.push(u),
+                Err(e) => cx.at(
                     span,
-                    format!("upstream.servers: invalid upstream {s:?}; expected \"IP:PORT\", \"IP\" or \"system\""),
+                    format!("upstream.servers: invalid upstream {s:?}: {e}; expected \"IP:PORT\", \"IP\", \"tls://IP:PORT#NAME\", \"https://IP:PORT/dns-query#NAME\" or \"system\""),
                 ),
             }
         }
     };
-    if overrides.upstream.is_empty() {
+    if mode == UpstreamMode::Recursive {
+        for s in &raw.upstream.servers {
+            cx.spanned(
+                s,
+                "upstream.servers: not used when mode = \"recursive\"; remove it, or set mode = \"forward\"",
+            );
+        }
+        if !overrides.upstream.is_empty() {
+            cx.at(
+                None,
+                "--upstream: not used when upstream.mode = \"recursive\" in the config",
+            );
+        }
+    } else if overrides.upstream.is_empty() {
         for s in &raw.upstream.servers {
             add_upstream(&mut cx, s.get_ref(), Some(s.span()));
         }
@@ -151,10 +178,62 @@ pub(super) fn validate(
     if raw.upstream.timeout.is_zero() || raw.upstream.deadline.is_zero() {
         cx.at(None, "upstream: timeout and deadline must be above zero");
     }
+    let (ca_file, ca_certs) = match &raw.upstream.ca_file {
+        None => (None, Vec::new()),
+        Some(f) => {
+            let path = base.join(f.get_ref());
+            match load_ca_file(&path) {
+                Ok(certs) => (Some(path), certs),
+                Err(e) => {
+                    cx.spanned(f, format!("upstream.ca_file: {}: {e}", path.display()));
+                    (Some(path), Vec::new())
+                }
+            }
+        }
+    };
+    let (root_hints, roots) = match &raw.upstream.root_hints {
+        None => (
+            None,
+            super::BUILTIN_ROOT_HINTS
+                .iter()
+                .filter_map(|a| a.parse().ok())
+                .collect(),
+        ),
+        Some(f) => {
+            let path = base.join(f.get_ref());
+            match load_root_hints(&path) {
+                Ok(r) => (Some(path), r),
+                Err(e) => {
+                    cx.spanned(f, format!("upstream.root_hints: {}: {e}", path.display()));
+                    (Some(path), Vec::new())
+                }
+            }
+        }
+    };
+    let mut recursion_ports = Vec::new();
+    for p in &raw.upstream.recursion_ports {
+        match parse_socket_addr(p.get_ref()) {
+            Some(a) => recursion_ports.push(a),
+            None => cx.spanned(
+                p,
+                format!(
+                    "upstream.recursion_ports: invalid entry {:?}; expected \"IP:PORT\"",
+                    p.get_ref()
+                ),
+            ),
+        }
+    }
     let upstream = UpstreamConfig {
         servers,
         timeout: raw.upstream.timeout,
         deadline: raw.upstream.deadline.max(raw.upstream.timeout),
+        mode,
+        ca_file,
+        ca_certs,
+        root_hints,
+        roots,
+        qname_minimization: raw.upstream.qname_minimization,
+        recursion_ports,
     };
 
     let cache = CacheConfig {
@@ -257,6 +336,13 @@ pub(super) fn validate(
     let mut seen_nets: BTreeMap<IpNet, String> = BTreeMap::new();
     for (name, z) in &raw.zones {
         let zr = z.get_ref();
+        if name == "none" {
+            // The metrics' `zone` label of clients in no zone.
+            cx.spanned(
+                z,
+                "zones.none: the zone name \"none\" is reserved (it labels clients in no zone); choose another name",
+            );
+        }
         let mut networks = Vec::new();
         for (i, n) in zr.networks.iter().enumerate() {
             match parse_net(n.get_ref()) {
@@ -384,6 +470,14 @@ pub(super) fn validate(
         });
     }
     if !overrides.block.is_empty() {
+        // --block applies to every client: the configured zones block the lists too, and a
+        // catch-all zone covers clients in no configured zone.
+        let cli_lists: Vec<String> = (1..=overrides.block.len())
+            .map(|i| format!("cli-block-{i}"))
+            .collect();
+        for z in &mut zones {
+            z.block.extend(cli_lists.iter().cloned());
+        }
         zones.push(ZoneConfig {
             name: "cli".into(),
             networks: vec![
@@ -406,10 +500,14 @@ pub(super) fn validate(
     }
 
     let admin = validate_admin(&mut cx, &raw);
+    let state_dir = match &raw.state_dir {
+        Some(d) => base.join(d.get_ref()),
+        None => std::path::PathBuf::from(super::DEFAULT_STATE_DIR),
+    };
     let query_log = raw
         .query_log
         .as_ref()
-        .and_then(|q| validate_query_log(&mut cx, q.get_ref(), base));
+        .and_then(|q| validate_query_log(&mut cx, q.get_ref(), base, &state_dir));
 
     if !cx.errors.is_empty() {
         return Err(ConfigErrors(cx.errors));
@@ -422,10 +520,7 @@ pub(super) fn validate(
         lists,
         zones,
         log_level: raw.log.level,
-        state_dir: match &raw.state_dir {
-            Some(d) => base.join(d.get_ref()),
-            None => std::path::PathBuf::from(super::DEFAULT_STATE_DIR),
-        },
+        state_dir,
         strict_start: raw.strict_start,
         admin,
         query_log,
@@ -469,7 +564,12 @@ fn validate_admin(cx: &mut Ctx<'_>, raw: &RawConfig) -> AdminConfig {
     }
 }
 
-fn validate_query_log(cx: &mut Ctx<'_>, q: &RawQueryLog, base: &Path) -> Option<QueryLogConfig> {
+fn validate_query_log(
+    cx: &mut Ctx<'_>,
+    q: &RawQueryLog,
+    base: &Path,
+    state_dir: &Path,
+) -> Option<QueryLogConfig> {
     let p = q.path.get_ref();
     if p.trim().is_empty() {
         cx.spanned(
@@ -508,11 +608,9 @@ fn validate_query_log(cx: &mut Ctx<'_>, q: &RawQueryLog, base: &Path) -> Option<
             cx.spanned(k, "query_log.key_file: empty; expected a file path");
             return None;
         }
-        None => {
-            let mut s = path.clone().into_os_string();
-            s.push(".key");
-            s.into()
-        }
+        // The state folder, not next to the log: whoever receives the log files must not get
+        // the key that links pseudonyms back to addresses.
+        None => state_dir.join(super::QUERY_LOG_KEY_FILE),
     };
     let max_size = match &q.max_size {
         None => super::DEFAULT_QUERY_LOG_MAX_SIZE,
@@ -650,6 +748,56 @@ fn parse_format(s: &str) -> Option<ListFormat> {
     })
 }
 
+/// The certificates of a PEM file, each checked to be a usable trust anchor.
+pub fn load_ca_file(
+    path: &Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let mut certs = Vec::new();
+    for c in CertificateDer::pem_slice_iter(&bytes) {
+        let c = c.map_err(|e| format!("not a PEM certificate file: {e}"))?;
+        let mut store = rustls::RootCertStore::empty();
+        store
+            .add(c.clone())
+            .map_err(|e| format!("certificate {} is not usable as a CA: {e}", certs.len() + 1))?;
+        certs.push(c);
+    }
+    if certs.is_empty() {
+        return Err("no \"BEGIN CERTIFICATE\" block found; expected PEM CA certificates".into());
+    }
+    Ok(certs)
+}
+
+/// The root server addresses of a hints file in zone-file form (the `named.root` format: NS
+/// records for `.` and A / AAAA records for their names); every A / AAAA record counts.
+pub fn load_root_hints(path: &Path) -> Result<Vec<IpAddr>, String> {
+    use hickory_proto::rr::{Name, RData};
+    use hickory_proto::serialize::txt::Parser;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
+    let (_, sets) = Parser::new(text, Some(path.to_path_buf()), Some(Name::root()))
+        .parse()
+        .map_err(|e| format!("not a zone-file style hints file: {e}"))?;
+    let mut out = Vec::new();
+    for set in sets.values() {
+        for r in set.records_without_rrsigs() {
+            let ip = match &r.data {
+                RData::A(a) => IpAddr::V4(a.0),
+                RData::AAAA(a) => IpAddr::V6(a.0),
+                _ => continue,
+            };
+            if !out.contains(&ip) {
+                out.push(ip);
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err("no A or AAAA record: no root server address".into());
+    }
+    Ok(out)
+}
+
 /// `"IP:PORT"` or `"[IPv6]:PORT"`.
 fn parse_socket_addr(s: &str) -> Option<SocketAddr> {
     s.trim().parse().ok()
@@ -734,7 +882,10 @@ mod tests {
         .unwrap();
         let q = c.query_log.unwrap();
         assert_eq!(q.path, Path::new("/etc/pg/q.jsonl"));
-        assert_eq!(q.key_file, Path::new("/etc/pg/q.jsonl.key"));
+        assert_eq!(
+            q.key_file,
+            Path::new(super::super::DEFAULT_STATE_DIR).join("query-log.key")
+        );
         assert_eq!(
             (q.record, q.client, q.max_size),
             (RecordMode::Policy, ClientMode::Hash, 1 << 20)
@@ -764,6 +915,10 @@ mod tests {
             e.contains("t.toml:7:13: zones.z.query_log: there is no [query_log]"),
             "{e}"
         );
+        let e = ok(&format!("{head}[zones.none]\nnetworks = [\"10.0.0.0/8\"]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("zones.none: the zone name \"none\" is reserved"), "{e}");
         let e = ok(&format!("{head}[query_log]\npath = \"q\"\nrotate = 1\n"))
             .unwrap_err()
             .to_string();

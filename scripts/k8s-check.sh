@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Validates deploy/kubernetes beyond what `cargo test` (tests/deploy.rs) checks:
+#   1. deploy/kubernetes/prometheusrule.yaml is up to date with deploy/prometheus/alerts.yml;
+#   2. `kubectl kustomize` renders the kustomization (offline; skipped without kubectl);
+#   3. every rendered resource validates, strictly (unknown fields are errors), against the
+#      Kubernetes 1.26 (the oldest supported: mixed-protocol LoadBalancer) and newest schemas
+#      bundled in the PyPI package kubernetes-validate, installed into a venv under target/;
+#      the Prometheus operator's kinds (ServiceMonitor, PrometheusRule) have no bundled schema
+#      and are only parsed;
+#   4. the rendered PrometheusRule's spec is alerts.yml, parsed (PyYAML).
+# Needs python3 and PyPI (once, for the venv). Bounded: pip by 300 s, every other step by 60 s.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+KV_VERSION=1.37.0
+venv="target/k8s-check-venv"
+scratch="$(mktemp -d "${TMPDIR:-/tmp}/pixelguard-k8s-check.XXXXXX")"
+trap 'rm -rf "$scratch"' EXIT
+passed=0
+ok() { passed=$((passed + 1)); echo "ok    $*"; }
+fail() { echo "FAIL  $*" >&2; echo "k8s-check: $passed passed, 1 failed" >&2; exit 1; }
+
+timeout 60 bash scripts/gen-prometheusrule.sh --check || fail "prometheusrule.yaml is out of date"
+ok "prometheusrule.yaml matches deploy/prometheus/alerts.yml"
+
+if ! command -v kubectl >/dev/null; then
+    echo "skip  kubectl is not installed: the kustomization is not rendered or validated"
+    echo "k8s-check: $passed passed, 0 failed"
+    exit 0
+fi
+rendered="$scratch/rendered.yaml"
+timeout 60 kubectl kustomize deploy/kubernetes >"$rendered" || fail "kubectl kustomize deploy/kubernetes"
+ok "kubectl kustomize renders $(grep -c '^kind: ' "$rendered") resources"
+
+if [ ! -x "$venv/bin/kubernetes-validate" ]; then
+    python3 -m venv "$venv"
+    timeout 300 "$venv/bin/pip" install --quiet --disable-pip-version-check \
+        "kubernetes-validate==$KV_VERSION" pyyaml || fail "pip install kubernetes-validate"
+fi
+for k in 1.26.0 "$KV_VERSION"; do
+    timeout 60 "$venv/bin/kubernetes-validate" --strict --quiet -k "$k" "$rendered" \
+        >"$scratch/validate.out" 2>&1 || { cat "$scratch/validate.out" >&2; fail "schema validation for Kubernetes $k"; }
+    # Warnings are expected only for the Prometheus operator's kinds.
+    if grep -v -E "Couldn't find schema for kind (ServiceMonitor|PrometheusRule) " "$scratch/validate.out" | grep -q .; then
+        cat "$scratch/validate.out" >&2
+        fail "unexpected validator output for Kubernetes $k"
+    fi
+    ok "strict schema validation against Kubernetes $k"
+done
+
+timeout 60 "$venv/bin/python" - "$rendered" <<'PY' || fail "rendered resources"
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+kinds = sorted(d["kind"] for d in docs)
+want = ["ConfigMap", "Deployment", "Namespace", "PodDisruptionBudget", "PrometheusRule",
+        "Service", "Service", "ServiceMonitor"]
+assert kinds == want, kinds
+rule = next(d for d in docs if d["kind"] == "PrometheusRule")
+try:
+    alerts = yaml.safe_load(open("deploy/prometheus/alerts.yml"))
+except FileNotFoundError:
+    alerts = {"groups": []}
+assert rule["spec"] == alerts, "PrometheusRule spec differs from alerts.yml"
+cm = next(d for d in docs if d["kind"] == "ConfigMap")
+dep = next(d for d in docs if d["kind"] == "Deployment")
+vol = next(v for v in dep["spec"]["template"]["spec"]["volumes"] if "configMap" in v)
+assert vol["configMap"]["name"] == cm["metadata"]["name"], "the Deployment mounts another ConfigMap"
+assert all(d["metadata"].get("namespace") == "pixelguard" for d in docs if d["kind"] != "Namespace")
+print(f"ok    rendered: {', '.join(kinds)}; {len(rule['spec']['groups'])} alert group(s)")
+PY
+passed=$((passed + 1))
+echo "k8s-check: $passed passed, 0 failed"

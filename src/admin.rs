@@ -1,0 +1,428 @@
+//! The admin HTTP server (`[admin] listen`, default `127.0.0.1:9153`):
+//!
+//! | endpoint | what | access |
+//! |---|---|---|
+//! | `GET /metrics` | Prometheus text format | open |
+//! | `GET /healthz` | the process is alive | open |
+//! | `GET /readyz` | listeners serving, snapshot loaded, upstreams answering (503 otherwise) | open |
+//! | `GET /api/stats?top=N` | totals, attempts, top names and clients, lists (JSON) | token if set |
+//! | `GET /api/explain?client=IP&name=NAME&type=A` | the explain trace (JSON) | token if set |
+//! | `POST /api/reload` | the one reload path; `{"ok":true}` or the `file:line` errors | token, or loopback |
+//!
+//! Access: with `admin.trust_loopback` (default) a request from a loopback address needs no
+//! token. Otherwise `POST /api/reload` needs `Authorization: Bearer <admin.token>` (401 without
+//! it, 403 with a wrong one, 403 when no token is configured), and so do the `/api/*` reads when
+//! a token is configured (they show query names and client pseudonyms). `/metrics` carries no
+//! client data (closed label sets only) and stays open for Prometheus.
+//!
+//! The server starts before the first snapshot is built, so `/readyz` answers 503 ("starting")
+//! while lists load; the state is filled in by `app` as start-up proceeds. Reload is a callback
+//! handed in by `app`, so this module does not reach up into the wiring.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::future::BoxFuture;
+use hickory_proto::rr::RecordType;
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::config::{AdminConfig, ConfigErrors};
+use crate::pipeline::{Pipeline, scope};
+
+/// Runs the one reload path.
+pub type ReloadFn = Arc<dyn Fn() -> BoxFuture<'static, Result<(), ConfigErrors>> + Send + Sync>;
+/// Called before `/metrics` and `/api/stats` render (to sync state kept elsewhere).
+pub type ScrapeHook = Arc<dyn Fn() + Send + Sync>;
+
+/// Most top names / clients `/api/stats` returns per list.
+pub const MAX_TOP: usize = crate::record::TOP_CAPACITY;
+/// Default number of top names / clients in `/api/stats`.
+pub const DEFAULT_TOP: usize = 10;
+
+/// What the handlers read; filled in as start-up proceeds.
+pub struct AdminState {
+    initial: AdminConfig,
+    pipeline: OnceLock<Arc<Pipeline>>,
+    serving: AtomicBool,
+    reload: OnceLock<ReloadFn>,
+    on_scrape: OnceLock<ScrapeHook>,
+}
+
+impl AdminState {
+    /// State before the first snapshot exists; `initial` governs access until then.
+    pub fn new(initial: AdminConfig) -> Arc<Self> {
+        Arc::new(Self {
+            initial,
+            pipeline: OnceLock::new(),
+            serving: AtomicBool::new(false),
+            reload: OnceLock::new(),
+            on_scrape: OnceLock::new(),
+        })
+    }
+
+    /// The first snapshot is loaded.
+    pub fn set_pipeline(&self, p: Arc<Pipeline>) {
+        let _ = self.pipeline.set(p);
+    }
+
+    /// The DNS listeners are serving (or, `false`, shutting down).
+    pub fn set_serving(&self, serving: bool) {
+        self.serving.store(serving, Ordering::Relaxed);
+    }
+
+    /// The reload path.
+    pub fn set_reload(&self, f: ReloadFn) {
+        let _ = self.reload.set(f);
+    }
+
+    /// A hook run before metrics render.
+    pub fn set_scrape_hook(&self, f: ScrapeHook) {
+        let _ = self.on_scrape.set(f);
+    }
+
+    /// The admin config in force: the running snapshot's (so a reload can change the token).
+    fn config(&self) -> AdminConfig {
+        match self.pipeline.get() {
+            Some(p) => p.snapshot.load().config.admin.clone(),
+            None => self.initial.clone(),
+        }
+    }
+
+    /// `Ok` when ready to serve, else why not.
+    pub fn ready(&self) -> Result<(), String> {
+        let Some(p) = self.pipeline.get() else {
+            return Err("starting: the first snapshot (config and lists) is loading".into());
+        };
+        if !self.serving.load(Ordering::Relaxed) {
+            return Err("DNS listeners are not serving".into());
+        }
+        p.recorder.upstream_health().ready()
+    }
+
+    fn scrape_hook(&self) {
+        if let Some(h) = self.on_scrape.get() {
+            h();
+        }
+    }
+}
+
+/// A running admin server.
+pub struct Admin {
+    /// The bound address (port resolved when 0 was asked for).
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Admin {
+    /// Binds `addr` (before anything else starts, like the DNS listeners).
+    pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+        TcpListener::bind(addr).await
+    }
+
+    /// Serves the admin endpoints on a bound listener.
+    pub fn serve(listener: TcpListener, state: Arc<AdminState>) -> std::io::Result<Admin> {
+        let addr = listener.local_addr()?;
+        let app = router(state);
+        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let svc = app.into_make_service_with_connect_info::<SocketAddr>();
+            let r = axum::serve(listener, svc)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await;
+            if let Err(e) = r {
+                tracing::warn!("admin server stopped: {e}");
+            }
+        });
+        Ok(Admin {
+            addr,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    /// Stops accepting and waits (at most `grace`) for open requests.
+    pub async fn shutdown(mut self, grace: Duration) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if tokio::time::timeout(grace, &mut self.task).await.is_err() {
+            self.task.abort();
+        }
+    }
+}
+
+fn router(state: Arc<AdminState>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/api/stats", get(stats))
+        .route("/api/explain", get(explain))
+        .route("/api/reload", post(reload))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+fn json_response(status: StatusCode, v: serde_json::Value) -> Response {
+    (status, axum::Json(v)).into_response()
+}
+
+fn starting() -> Response {
+    json_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({"error": "starting: the first snapshot is loading"}),
+    )
+}
+
+async fn not_found() -> Response {
+    json_response(
+        StatusCode::NOT_FOUND,
+        json!({"error": "not found; endpoints: /metrics /healthz /readyz /api/stats /api/explain /api/reload"}),
+    )
+}
+
+async fn metrics(State(st): State<Arc<AdminState>>) -> Response {
+    let Some(p) = st.pipeline.get() else {
+        return starting();
+    };
+    st.scrape_hook();
+    let m = p.recorder.metrics();
+    m.cache_entries
+        .set(i64::try_from(p.cache.len()).unwrap_or(i64::MAX));
+    let mut r = m.render().into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(st): State<Arc<AdminState>>) -> Response {
+    match st.ready() {
+        Ok(()) => json_response(StatusCode::OK, json!({"ready": true})),
+        Err(reason) => json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"ready": false, "reason": reason}),
+        ),
+    }
+}
+
+/// Constant-time comparison (the token must not leak through response timing).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Access check. `needs_token_without_one`: with no token configured, a non-trusted peer is
+/// refused (reload) rather than let through (reads).
+fn authorize(
+    cfg: &AdminConfig,
+    peer: IpAddr,
+    headers: &HeaderMap,
+    needs_token_without_one: bool,
+) -> Result<(), Box<Response>> {
+    if cfg.trust_loopback && peer.to_canonical().is_loopback() {
+        return Ok(());
+    }
+    let Some(token) = &cfg.token else {
+        if needs_token_without_one {
+            return Err(Box::new(json_response(
+                StatusCode::FORBIDDEN,
+                json!({"error": "this endpoint needs admin.token (or a request from loopback with admin.trust_loopback)"}),
+            )));
+        }
+        return Ok(());
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        None => {
+            let mut r = json_response(
+                StatusCode::UNAUTHORIZED,
+                json!({"error": "missing Authorization: Bearer <admin.token>"}),
+            );
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"pixelguard\""),
+            );
+            Err(Box::new(r))
+        }
+        Some(t) if same(t.trim().as_bytes(), token.0.as_bytes()) => Ok(()),
+        Some(_) => Err(Box::new(json_response(
+            StatusCode::FORBIDDEN,
+            json!({"error": "wrong token"}),
+        ))),
+    }
+}
+
+async fn stats(
+    State(st): State<Arc<AdminState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = authorize(&st.config(), peer.ip(), &headers, false) {
+        return *r;
+    }
+    let Some(p) = st.pipeline.get() else {
+        return starting();
+    };
+    let top = match q.get("top").map(|t| t.parse::<usize>()) {
+        None => DEFAULT_TOP,
+        Some(Ok(n)) if (1..=MAX_TOP).contains(&n) => n,
+        Some(_) => {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                json!({"error": format!("top: expected a number from 1 to {MAX_TOP}")}),
+            );
+        }
+    };
+    st.scrape_hook();
+    let snap = p.snapshot.load();
+    let v = p.recorder.stats(&scope(&snap), p.cache.len(), top);
+    json_response(StatusCode::OK, v)
+}
+
+async fn explain(
+    State(st): State<Arc<AdminState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = authorize(&st.config(), peer.ip(), &headers, false) {
+        return *r;
+    }
+    let Some(p) = st.pipeline.get() else {
+        return starting();
+    };
+    let bad = |m: String| json_response(StatusCode::BAD_REQUEST, json!({ "error": m }));
+    let Some(client) = q.get("client") else {
+        return bad("client: missing; expected ?client=IP&name=NAME[&type=A]".into());
+    };
+    let Ok(client) = client.parse::<IpAddr>() else {
+        return bad(format!("client: {client:?} is not an IP address"));
+    };
+    let Some(name) = q.get("name").filter(|n| !n.is_empty()) else {
+        return bad("name: missing; expected ?client=IP&name=NAME[&type=A]".into());
+    };
+    if name.len() > 254 || hickory_proto::rr::Name::from_ascii(name).is_err() {
+        return bad(format!("name: {name:?} is not a domain name"));
+    }
+    let qtype = q.get("type").map_or("A", String::as_str);
+    let Ok(qtype) = RecordType::from_str(&qtype.to_ascii_uppercase()) else {
+        return bad(format!("type: unknown query type {qtype:?}"));
+    };
+    let snap = p.snapshot.load_full();
+    let name = name.clone();
+    // Explaining reads list files for line numbers: keep that off the async workers.
+    match tokio::task::spawn_blocking(move || {
+        crate::explain::explain_json(&snap, client, &name, qtype)
+    })
+    .await
+    {
+        Ok(v) => json_response(StatusCode::OK, v),
+        Err(e) => json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"error": e.to_string()}),
+        ),
+    }
+}
+
+async fn reload(
+    State(st): State<Arc<AdminState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorize(&st.config(), peer.ip(), &headers, true) {
+        return *r;
+    }
+    let Some(f) = st.reload.get() else {
+        return starting();
+    };
+    match f().await {
+        Ok(()) => {
+            tracing::info!(peer = %peer.ip(), "reloaded (admin API)");
+            json_response(StatusCode::OK, json!({"ok": true}))
+        }
+        Err(e) => {
+            tracing::error!("reload failed (admin API), keeping the running config:\n{e}");
+            let errors: Vec<String> = e.0.iter().map(|x| x.to_string()).collect();
+            json_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"ok": false, "errors": errors}),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+
+    fn cfg(token: Option<&str>, trust: bool) -> AdminConfig {
+        AdminConfig {
+            listen: None,
+            token: token.map(|t| Secret(t.into())),
+            trust_loopback: trust,
+        }
+    }
+
+    fn bearer(t: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {t}")).unwrap(),
+        );
+        h
+    }
+
+    #[test]
+    fn access_rules() {
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let lo6: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        let far: IpAddr = "192.0.2.9".parse().unwrap();
+        let none = HeaderMap::new();
+        let code = |r: Result<(), Box<Response>>| r.err().map(|r| r.status().as_u16());
+        let t = cfg(Some("0123456789abcdef"), true);
+        assert_eq!(code(authorize(&t, lo, &none, true)), None);
+        assert_eq!(code(authorize(&t, lo6, &none, true)), None);
+        assert_eq!(code(authorize(&t, far, &none, true)), Some(401));
+        assert_eq!(code(authorize(&t, far, &bearer("nope"), true)), Some(403));
+        assert_eq!(
+            code(authorize(&t, far, &bearer("0123456789abcdef"), true)),
+            None
+        );
+        let strict = cfg(Some("0123456789abcdef"), false);
+        assert_eq!(code(authorize(&strict, lo, &none, true)), Some(401));
+        let open = cfg(None, false);
+        assert_eq!(code(authorize(&open, lo, &none, true)), Some(403));
+        assert_eq!(
+            code(authorize(&open, far, &none, false)),
+            None,
+            "reads open without a token"
+        );
+        assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"abc", b"ab"));
+    }
+}

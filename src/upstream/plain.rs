@@ -1,0 +1,131 @@
+//! Plain DNS to one upstream: UDP, then TCP when the answer is truncated. Each UDP try uses a
+//! fresh socket on a random port, connected to the server, so only that server's replies are
+//! read (Kaminsky defence: random port + random id + question check). Written on tokio sockets
+//! and hickory-proto's codec rather than hickory-net's UDP exchange, which ignores a zero-length
+//! reply and waits out the timeout instead of failing over.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Message, Query, ResponseCode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+use super::{Question, TryError, answers_question, build_query};
+
+/// One upstream, all the retries it deserves: TC → TCP, FORMERR to EDNS → without EDNS.
+pub(super) async fn try_server(
+    server: SocketAddr,
+    q: &Question,
+    time: Duration,
+) -> Result<Message, TryError> {
+    let deadline = Instant::now() + time;
+    let left = || deadline.saturating_duration_since(Instant::now());
+    let mut edns = true;
+    let mut tcp = false;
+    for _ in 0..3 {
+        let (id, bytes) = encode_query(q, edns)?;
+        let reply = if tcp {
+            tcp_exchange(server, &bytes, id, &q.query, left()).await?
+        } else {
+            udp_exchange(server, &bytes, id, &q.query, left()).await?
+        };
+        if reply.metadata.truncation && !tcp {
+            tcp = true;
+            continue;
+        }
+        if edns && reply.metadata.response_code == ResponseCode::FormErr {
+            edns = false;
+            continue;
+        }
+        return Ok(reply);
+    }
+    Err(TryError::Malformed)
+}
+
+fn encode_query(q: &Question, edns: bool) -> Result<(u16, Vec<u8>), TryError> {
+    let m = build_query(q, edns);
+    let bytes = m.to_vec().map_err(|_| TryError::Malformed)?;
+    Ok((m.metadata.id, bytes))
+}
+
+fn unspecified_for(server: SocketAddr) -> SocketAddr {
+    match server.ip() {
+        IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    }
+}
+
+async fn udp_exchange(
+    server: SocketAddr,
+    bytes: &[u8],
+    id: u16,
+    q: &Query,
+    time: Duration,
+) -> Result<Message, TryError> {
+    let sock = UdpSocket::bind(unspecified_for(server))
+        .await
+        .map_err(|_| TryError::Network)?;
+    sock.connect(server).await.map_err(|_| TryError::Network)?;
+    sock.send(bytes).await.map_err(|_| TryError::Network)?;
+    let mut buf = vec![0u8; 65_535];
+    let recv = async {
+        loop {
+            let n = sock.recv(&mut buf).await.map_err(|_| TryError::Network)?;
+            if n == 0 {
+                return Err(TryError::Empty);
+            }
+            let Ok(m) = Message::from_vec(&buf[..n]) else {
+                return Err(TryError::Malformed);
+            };
+            // A reply with another id is not ours (late or spoofed): keep waiting for ours.
+            if m.metadata.id != id {
+                continue;
+            }
+            if !answers_question(&m, q) {
+                return Err(TryError::Malformed);
+            }
+            return Ok(m);
+        }
+    };
+    tokio::time::timeout(time, recv)
+        .await
+        .map_err(|_| TryError::Timeout)?
+}
+
+async fn tcp_exchange(
+    server: SocketAddr,
+    bytes: &[u8],
+    id: u16,
+    q: &Query,
+    time: Duration,
+) -> Result<Message, TryError> {
+    let work = async {
+        let mut s = TcpStream::connect(server)
+            .await
+            .map_err(|_| TryError::Network)?;
+        let len = u16::try_from(bytes.len()).map_err(|_| TryError::Malformed)?;
+        let mut out = Vec::with_capacity(bytes.len() + 2);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(bytes);
+        s.write_all(&out).await.map_err(|_| TryError::Network)?;
+        let mut lb = [0u8; 2];
+        s.read_exact(&mut lb).await.map_err(|_| TryError::Network)?;
+        let n = usize::from(u16::from_be_bytes(lb));
+        if n == 0 {
+            return Err(TryError::Empty);
+        }
+        let mut buf = vec![0u8; n];
+        s.read_exact(&mut buf)
+            .await
+            .map_err(|_| TryError::Network)?;
+        let m = Message::from_vec(&buf).map_err(|_| TryError::Malformed)?;
+        if m.metadata.id != id || !answers_question(&m, q) {
+            return Err(TryError::Malformed);
+        }
+        Ok(m)
+    };
+    tokio::time::timeout(time, work)
+        .await
+        .map_err(|_| TryError::Timeout)?
+}
