@@ -16,6 +16,8 @@ pub mod exit {
     pub const USAGE: i32 = 2;
     /// Runtime failure (e.g. a listen address in use).
     pub const RUNTIME: i32 = 3;
+    /// `audit` found trackers at the `--fail-on` level.
+    pub const FINDINGS: i32 = 4;
 }
 
 /// pixelguard: a DNS-level privacy filter for organisations.
@@ -24,7 +26,7 @@ pub mod exit {
     name = "pixelguard",
     version,
     about = "A DNS-level privacy filter: resolves normally, refuses or logs lookups of tracking domains per network zone.",
-    after_help = "Exit codes: 0 success; 1 invalid config or list; 2 usage error; 3 runtime failure (e.g. address in use).\n\
+    after_help = "Exit codes: 0 success; 1 invalid config or list; 2 usage error; 3 runtime failure (e.g. address in use); 4 audit findings at the --fail-on level.\n\
                   Without --config, pixelguard runs its embedded default: 127.0.0.1:5353 and [::1]:5353, forwarding to /etc/resolv.conf, blocking the shipped tracker catalogue."
 )]
 pub struct Cli {

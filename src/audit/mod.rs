@@ -39,7 +39,7 @@ use report::{Evidence, PageReport, Report, Severity, Tool, UncloakStats};
 use sensitive::Terms;
 
 /// Exit code when findings reach the `--fail-on` threshold.
-pub const EXIT_FINDINGS: i32 = 4;
+pub const EXIT_FINDINGS: i32 = crate::cli::exit::FINDINGS;
 
 /// Most start URLs and most input files.
 pub const MAX_TARGETS: usize = 1_000;
