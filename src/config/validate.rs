@@ -384,6 +384,12 @@ pub(super) fn validate(
         });
     }
     if !overrides.block.is_empty() {
+        // --block applies to every client: the configured zones block the lists too, and a
+        // catch-all zone covers clients in no configured zone.
+        let cli_lists: Vec<String> = (1..=overrides.block.len()).map(|i| format!("cli-block-{i}")).collect();
+        for z in &mut zones {
+            z.block.extend(cli_lists.iter().cloned());
+        }
         zones.push(ZoneConfig {
             name: "cli".into(),
             networks: vec![
