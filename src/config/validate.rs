@@ -115,6 +115,21 @@ pub(super) fn validate(
         workers: raw.server.workers,
         tcp_idle_timeout: raw.server.tcp_idle_timeout,
         tcp_max_connections: raw.server.tcp_max_connections.max(1),
+        udp_fast_path: match raw.server.udp_path.as_ref().map(|p| p.get_ref().as_str()) {
+            None | Some("fast") => true,
+            Some("hickory") => false,
+            Some(other) => {
+                if let Some(p) = &raw.server.udp_path {
+                    cx.spanned(
+                        p,
+                        format!(
+                            "server.udp_path: unknown value {other:?}; expected fast or hickory"
+                        ),
+                    );
+                }
+                true
+            }
+        },
     };
 
     // [upstream]
@@ -386,7 +401,9 @@ pub(super) fn validate(
     if !overrides.block.is_empty() {
         // --block applies to every client: the configured zones block the lists too, and a
         // catch-all zone covers clients in no configured zone.
-        let cli_lists: Vec<String> = (1..=overrides.block.len()).map(|i| format!("cli-block-{i}")).collect();
+        let cli_lists: Vec<String> = (1..=overrides.block.len())
+            .map(|i| format!("cli-block-{i}"))
+            .collect();
         for z in &mut zones {
             z.block.extend(cli_lists.iter().cloned());
         }
