@@ -29,7 +29,7 @@ fn config(upstream: std::net::SocketAddr, path: &str) -> String {
 
 /// The parts of a message a client can see, without the id.
 fn view(m: &Message) -> String {
-    let mut h = m.metadata.clone();
+    let mut h = m.metadata;
     h.id = 0;
     let edns = m.edns.as_ref().map(|e| {
         (
