@@ -17,19 +17,66 @@ use crate::config::CacheConfig;
 
 const SHARDS: usize = 16;
 
-/// Cache key: lower-case name without trailing dot, type, class, DO, CD.
+/// Cache key: lower-case name without trailing dot, type, class, DO, CD, packed into bytes so
+/// that a lookup can borrow a key built on the stack (no allocation per query).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct CacheKey {
-    /// Lower-case name.
-    pub name: Box<str>,
-    /// Query type.
-    pub qtype: u16,
-    /// Query class.
-    pub qclass: u16,
-    /// DNSSEC OK.
-    pub dnssec_ok: bool,
-    /// Checking disabled.
-    pub checking_disabled: bool,
+pub struct CacheKey(Box<[u8]>);
+
+/// Longest packed key: 5 bytes of type/class/flags + 255 of name.
+pub const KEY_MAX: usize = 260;
+
+impl CacheKey {
+    /// Packs a key.
+    pub fn new(
+        name: &str,
+        qtype: u16,
+        qclass: u16,
+        dnssec_ok: bool,
+        checking_disabled: bool,
+    ) -> Self {
+        let mut buf = [0u8; KEY_MAX];
+        let n = pack_key(&mut buf, name, qtype, qclass, dnssec_ok, checking_disabled);
+        Self(buf[..n].into())
+    }
+
+    /// The packed bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The DO bit of the key.
+    pub fn dnssec_ok(&self) -> bool {
+        self.0.get(4).is_some_and(|f| f & 1 != 0)
+    }
+
+    /// The query type of the key.
+    pub fn qtype(&self) -> u16 {
+        u16::from_be_bytes([self.0[0], self.0[1]])
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for CacheKey {
+    fn borrow(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Packs a key into `buf`, returning its length (names longer than 255 bytes are cut; such
+/// names do not exist in DNS).
+pub fn pack_key(
+    buf: &mut [u8; KEY_MAX],
+    name: &str,
+    qtype: u16,
+    qclass: u16,
+    dnssec_ok: bool,
+    checking_disabled: bool,
+) -> usize {
+    buf[0..2].copy_from_slice(&qtype.to_be_bytes());
+    buf[2..4].copy_from_slice(&qclass.to_be_bytes());
+    buf[4] = u8::from(dnssec_ok) | (u8::from(checking_disabled) << 1);
+    let n = name.len().min(KEY_MAX - 5);
+    buf[5..5 + n].copy_from_slice(&name.as_bytes()[..n]);
+    5 + n
 }
 
 /// A cached upstream answer.
@@ -41,6 +88,8 @@ pub struct CachedAnswer {
     pub stored: Instant,
     /// How long it stays fresh, in seconds.
     pub ttl: u32,
+    /// The same answer in wire form for the UDP fast path (`None`: serve through the full path).
+    pub wire: Option<crate::wire::WireAnswer>,
 }
 
 impl CachedAnswer {
@@ -80,7 +129,7 @@ impl Cache {
         }
     }
 
-    fn shard(&self, key: &CacheKey) -> &Mutex<lru::LruCache<CacheKey, Arc<CachedAnswer>>> {
+    fn shard(&self, key: &[u8]) -> &Mutex<lru::LruCache<CacheKey, Arc<CachedAnswer>>> {
         let h = self.hasher.hash_one(key);
         &self.shards[(h as usize) % SHARDS]
     }
@@ -102,7 +151,7 @@ impl Cache {
     }
 
     /// A fresh entry, or `None` (an expired one is dropped).
-    pub fn get(&self, key: &CacheKey, now: Instant) -> Option<Arc<CachedAnswer>> {
+    pub fn get(&self, key: &[u8], now: Instant) -> Option<Arc<CachedAnswer>> {
         if !self.enabled {
             return None;
         }
@@ -130,12 +179,14 @@ impl Cache {
         let Some(ttl) = cache_ttl(message, &cfg) else {
             return false;
         };
+        let qtype = hickory_proto::rr::RecordType::from(key.qtype());
         let entry = Arc::new(CachedAnswer {
             message: message.clone(),
             stored: now,
             ttl,
+            wire: crate::wire::build_wire(message, key.dnssec_ok(), qtype),
         });
-        let mut shard = match self.shard(&key).lock() {
+        let mut shard = match self.shard(key.as_bytes()).lock() {
             Ok(s) => s,
             Err(p) => p.into_inner(),
         };
@@ -275,25 +326,15 @@ mod tests {
             RData::A(A::new(192, 0, 2, 1)),
         ));
         for i in 0..200 {
-            let key = CacheKey {
-                name: format!("n{i}.test").into(),
-                qtype: 1,
-                qclass: 1,
-                dnssec_ok: false,
-                checking_disabled: false,
-            };
+            let key = CacheKey::new(&format!("n{i}.test"), 1, 1, false, false);
             assert!(cache.insert(key, &pos, now));
         }
         assert!(cache.len() <= SHARDS, "bounded: {}", cache.len());
-        let key = CacheKey {
-            name: "x.test".into(),
-            qtype: 1,
-            qclass: 1,
-            dnssec_ok: false,
-            checking_disabled: false,
-        };
+        let key = CacheKey::new("x.test", 1, 1, false, false);
         cache.insert(key.clone(), &pos, now);
-        let hit = cache.get(&key, now + Duration::from_secs(1)).unwrap();
+        let hit = cache
+            .get(key.as_bytes(), now + Duration::from_secs(1))
+            .unwrap();
         assert_eq!(
             hit.aged(
                 &hit.message.answers[0],
@@ -303,12 +344,16 @@ mod tests {
             .ttl,
             1
         );
-        assert!(cache.get(&key, now + Duration::from_secs(2)).is_none());
+        assert!(
+            cache
+                .get(key.as_bytes(), now + Duration::from_secs(2))
+                .is_none()
+        );
         let off = Cache::new(&CacheConfig {
             max_entries: 0,
             ..cfg()
         });
         assert!(!off.insert(key.clone(), &pos, now));
-        assert!(off.get(&key, now).is_none());
+        assert!(off.get(key.as_bytes(), now).is_none());
     }
 }

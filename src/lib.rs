@@ -33,4 +33,5 @@ pub mod respond;
 pub mod server;
 pub mod snapshot;
 pub mod upstream;
+pub mod wire;
 pub mod zones;

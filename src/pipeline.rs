@@ -8,11 +8,11 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::{MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::rr::{RData, RecordType};
 use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 
-use crate::cache::{Cache, CacheKey};
+use crate::cache::{Cache, CacheKey, KEY_MAX, pack_key};
 use crate::config::Mode;
 use crate::matcher::QueryName;
 use crate::outcome::{Outcome, Verdict};
@@ -21,6 +21,7 @@ use crate::record::{Event, Recorder, Scope};
 use crate::respond::{self, Asked, Reply};
 use crate::snapshot::Snapshot;
 use crate::upstream::Question;
+use crate::wire;
 
 /// TTL of local canary answers.
 const CANARY_TTL: u32 = 300;
@@ -229,7 +230,8 @@ impl Pipeline {
         if zone.mode != Mode::Off {
             match policy::decide(&snap.lists, zone, &q) {
                 Some(Decision::Block(v, action)) if zone.mode == Mode::Enforce => {
-                    let owner = Name::from_ascii(&v.rule).unwrap_or_else(|_| asked.name.clone());
+                    // The SOA owner is the matched rule's name, spelt as the client spelt it.
+                    let owner = asked.name.trim_to(v.rule.split('.').count());
                     let reply =
                         respond::blocked(asked, &zone.response, action, ttl, &owner, &v.ede_text());
                     return Done {
@@ -247,40 +249,41 @@ impl Pipeline {
             }
         }
         // 5./6. Cache, then upstream on a miss. Both hold raw upstream answers only.
-        let key = CacheKey {
-            name: qname.into(),
-            qtype: u16::from(asked.qtype),
-            qclass: u16::from(original.query_class()),
-            dnssec_ok: asked.dnssec_ok,
+        let key = CacheKey::new(
+            qname,
+            u16::from(asked.qtype),
+            u16::from(original.query_class()),
+            asked.dnssec_ok,
             checking_disabled,
-        };
+        );
         let now = Instant::now();
         let max_ttl = self.cache.max_ttl();
-        let (reply, mut outcome, answer_msg) = if let Some(hit) = self.cache.get(&key, now) {
-            let age = hit.age(now);
-            (
-                respond::from_upstream(&hit.message, asked, age, max_ttl),
-                Outcome::Cached,
-                Some(MsgRef::Cached(hit)),
-            )
-        } else {
-            let question = Question {
-                query: original.clone(),
-                dnssec_ok: asked.dnssec_ok,
-                checking_disabled,
-            };
-            match snap.upstreams.resolve(&question).await {
-                Some(ans) => {
-                    self.cache.insert(key, &ans.message, now);
-                    (
-                        respond::from_upstream(&ans.message, asked, 0, max_ttl),
-                        Outcome::Forwarded,
-                        Some(MsgRef::Fresh(ans)),
-                    )
+        let (reply, mut outcome, answer_msg) =
+            if let Some(hit) = self.cache.get(key.as_bytes(), now) {
+                let age = hit.age(now);
+                (
+                    respond::from_upstream(&hit.message, asked, age, max_ttl),
+                    Outcome::Cached,
+                    Some(MsgRef::Cached(hit)),
+                )
+            } else {
+                let question = Question {
+                    query: original.clone(),
+                    dnssec_ok: asked.dnssec_ok,
+                    checking_disabled,
+                };
+                match snap.upstreams.resolve(&question).await {
+                    Some(ans) => {
+                        self.cache.insert(key, &ans.message, now);
+                        (
+                            respond::from_upstream(&ans.message, asked, 0, max_ttl),
+                            Outcome::Forwarded,
+                            Some(MsgRef::Fresh(ans)),
+                        )
+                    }
+                    None => (Reply::code(ResponseCode::ServFail), Outcome::Failed, None),
                 }
-                None => (Reply::code(ResponseCode::ServFail), Outcome::Failed, None),
-            }
-        };
+            };
         // 7. Answer policy (uncloaking), on fresh and cached answers alike since policy is per
         //    zone: a CNAME / SVCB alias into a tracker blocks the original name.
         if zone.mode != Mode::Off
@@ -323,6 +326,158 @@ impl Pipeline {
             upstream: answer_msg.as_ref().and_then(MsgRef::server),
             cache: Some(matches!(answer_msg, Some(MsgRef::Cached(_)))),
         }
+    }
+}
+
+impl Pipeline {
+    /// The UDP fast path: answers the common cases (client in no zone, blocked names, cache
+    /// hits) straight from the request bytes into `out`, with no task, no allocation on a cache
+    /// hit and no lock but the cache shard's. Returns false when the query needs the full path
+    /// (anything unusual, canaries, cache misses, answers too large for the client): the caller
+    /// then hands the same bytes to [`Handler`]. Both paths produce the same answers.
+    pub fn fast_udp(&self, raw: &[u8], client: IpAddr, out: &mut Vec<u8>) -> bool {
+        let start = Instant::now();
+        let Some(q) = wire::parse_query(raw) else {
+            return false;
+        };
+        let snap = self.snapshot.load();
+        let qname = q.name();
+        let qtype = RecordType::from(q.qtype);
+        let Some((_, zone)) = snap.zone_of(client) else {
+            wire::encode_refused(out, &q);
+            self.recorder.record(&Event {
+                zone: None,
+                client,
+                qname,
+                qtype,
+                outcome: Outcome::Refused,
+                verdict: None,
+                mode: "off",
+                bypass: None,
+                elapsed: start.elapsed(),
+            });
+            return true;
+        };
+        if zone.canaries && Canary::of(qname).is_some() {
+            return false;
+        }
+        let ttl = u32::try_from(zone.block_ttl.as_secs()).unwrap_or(u32::MAX);
+        let qn = QueryName::new(qname.as_bytes());
+        let mut would_block: Option<Verdict> = None;
+        let mut allowed = false;
+        if zone.mode != Mode::Off {
+            match policy::decide(&snap.lists, zone, &qn) {
+                Some(Decision::Block(v, action)) if zone.mode == Mode::Enforce => {
+                    let at = qname.len().saturating_sub(v.rule.len());
+                    wire::encode_blocked(
+                        out,
+                        &q,
+                        &zone.response,
+                        action,
+                        ttl,
+                        Some(at),
+                        &v.ede_text(),
+                    );
+                    self.record_fast(
+                        zone,
+                        client,
+                        qname,
+                        qtype,
+                        Outcome::Blocked,
+                        Some(&v),
+                        start,
+                    );
+                    return true;
+                }
+                Some(Decision::Block(v, _)) => would_block = Some(v),
+                Some(Decision::Allow(_)) => allowed = true,
+                None => {}
+            }
+        }
+        let mut key = [0u8; KEY_MAX];
+        let n = pack_key(&mut key, qname, q.qtype, q.qclass, q.dnssec_ok(), q.cd);
+        let now = Instant::now();
+        let Some(hit) = self.cache.get(&key[..n], now) else {
+            return false;
+        };
+        let Some(w) = hit.wire.as_ref() else {
+            return false;
+        };
+        if zone.mode != Mode::Off && zone.uncloak && !allowed && would_block.is_none() {
+            for t in &w.alias_targets {
+                let tq = QueryName::new(t.as_bytes());
+                if let Some(Decision::Block(mut v, _)) =
+                    policy::decide_target(&snap.lists, zone, &tq)
+                {
+                    v.cloaked_via = Some(t.to_string());
+                    if zone.mode == Mode::Enforce {
+                        wire::encode_blocked(
+                            out,
+                            &q,
+                            &zone.response,
+                            RuleAction::Block,
+                            ttl,
+                            None,
+                            &v.ede_text(),
+                        );
+                        self.record_fast(
+                            zone,
+                            client,
+                            qname,
+                            qtype,
+                            Outcome::Blocked,
+                            Some(&v),
+                            start,
+                        );
+                        return true;
+                    }
+                    would_block = Some(v);
+                    break;
+                }
+            }
+        }
+        if !wire::encode_cached(out, &q, w, hit.age(now), self.cache.max_ttl()) {
+            return false;
+        }
+        let outcome = if would_block.is_some() {
+            Outcome::WouldBlock
+        } else {
+            Outcome::Cached
+        };
+        self.record_fast(
+            zone,
+            client,
+            qname,
+            qtype,
+            outcome,
+            would_block.as_ref(),
+            start,
+        );
+        true
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record_fast(
+        &self,
+        zone: &ZonePolicy,
+        client: IpAddr,
+        qname: &str,
+        qtype: RecordType,
+        outcome: Outcome,
+        verdict: Option<&Verdict>,
+        start: Instant,
+    ) {
+        self.recorder.record(&Event {
+            zone: Some(&zone.name),
+            client,
+            qname,
+            qtype,
+            outcome,
+            verdict,
+            mode: zone.mode.as_str(),
+            bypass: None,
+            elapsed: start.elapsed(),
+        });
     }
 }
 

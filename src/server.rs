@@ -7,6 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hickory_proto::op::{Header, MessageType, ResponseCode};
@@ -28,6 +29,9 @@ use crate::pipeline::Handler;
 /// Listener settings.
 #[derive(Debug, Clone)]
 pub struct ListenConfig {
+    /// Serve UDP through pixelguard's own receive loop (one thread per socket, fast path for
+    /// cache hits and blocked names) instead of hickory-server's task-per-packet loop.
+    pub udp_fast_path: bool,
     /// UDP sockets per address.
     pub udp_sockets: usize,
     /// TCP idle timeout.
@@ -97,6 +101,8 @@ pub struct Running {
     server: Server<Handler>,
     stop_tcp: watch::Sender<bool>,
     tcp_tasks: Vec<tokio::task::JoinHandle<()>>,
+    stop_udp: Arc<AtomicBool>,
+    udp_threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 /// Starts serving on bound sockets.
@@ -105,9 +111,19 @@ pub fn serve(bound: Vec<Bound>, handler: Handler, cfg: &ListenConfig) -> Running
     let (stop_tcp, stop_rx) = watch::channel(false);
     let limit = Arc::new(Semaphore::new(cfg.tcp_max_connections.max(1)));
     let mut tcp_tasks = Vec::new();
+    let stop_udp = Arc::new(AtomicBool::new(false));
+    let mut udp_threads = Vec::new();
+    let rt = tokio::runtime::Handle::current();
     for b in bound {
         for s in b.udp {
-            server.register_socket(s);
+            if !cfg.udp_fast_path {
+                server.register_socket(s);
+                continue;
+            }
+            match udp_thread(s, handler.clone(), rt.clone(), stop_udp.clone()) {
+                Ok(t) => udp_threads.push(t),
+                Err(e) => tracing::error!(error = %e, "cannot start a UDP receive thread"),
+            }
         }
         tcp_tasks.push(tokio::spawn(tcp_accept(
             b.tcp,
@@ -121,6 +137,119 @@ pub fn serve(bound: Vec<Bound>, handler: Handler, cfg: &ListenConfig) -> Running
         server,
         stop_tcp,
         tcp_tasks,
+        stop_udp,
+        udp_threads,
+    }
+}
+
+/// How often a UDP receive thread wakes to check for shutdown.
+const UDP_POLL: Duration = Duration::from_millis(200);
+
+fn udp_thread(
+    sock: UdpSocket,
+    handler: Handler,
+    rt: tokio::runtime::Handle,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let sock = sock.into_std()?;
+    sock.set_nonblocking(false)?;
+    sock.set_read_timeout(Some(UDP_POLL))?;
+    let sock = Arc::new(sock);
+    std::thread::Builder::new()
+        .name("pixelguard-udp".into())
+        .spawn(move || {
+            // Large enough for any datagram; reused for every packet.
+            let mut buf = vec![0u8; 65_535];
+            let mut out = Vec::with_capacity(4096);
+            while !stop.load(Ordering::Relaxed) {
+                let (n, src) = match sock.recv_from(&mut buf) {
+                    Ok(x) => x,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock
+                                | std::io::ErrorKind::TimedOut
+                                | std::io::ErrorKind::Interrupted
+                        ) =>
+                    {
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "udp receive failed");
+                        continue;
+                    }
+                };
+                if src.port() == 0 {
+                    continue;
+                }
+                if handler.0.fast_udp(&buf[..n], src.ip(), &mut out) {
+                    let _ = sock.send_to(&out, src);
+                    continue;
+                }
+                // The full path: hickory's parser and encoder, upstream queries, canaries.
+                let bytes = buf[..n].to_vec();
+                let h = handler.clone();
+                let s = sock.clone();
+                rt.spawn(async move { udp_slow(bytes, src, h, s).await });
+            }
+        })
+}
+
+async fn udp_slow(
+    bytes: Vec<u8>,
+    src: SocketAddr,
+    handler: Handler,
+    sock: Arc<std::net::UdpSocket>,
+) {
+    match Request::from_bytes(bytes.clone(), src, Protocol::Udp) {
+        Ok(req) => {
+            let responder = UdpResponder { sock, dst: src };
+            let _ = handler
+                .handle_request::<_, TokioTime>(&req, responder)
+                .await;
+        }
+        Err(_) => {
+            if let Some(reply) = formerr_for(&bytes) {
+                let _ = sock.send_to(&reply, src);
+            }
+        }
+    }
+}
+
+/// Sends a response over the fast path's UDP socket, truncated to the client's size.
+#[derive(Clone)]
+struct UdpResponder {
+    sock: Arc<std::net::UdpSocket>,
+    dst: SocketAddr,
+}
+
+#[async_trait::async_trait]
+impl ResponseHandler for UdpResponder {
+    async fn send_response<'a>(
+        &mut self,
+        response: MessageResponse<
+            '_,
+            'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+        >,
+    ) -> Result<ResponseInfo, NetError> {
+        // As hickory does for UDP: the limit is the response OPT's payload, or 512 without EDNS.
+        let limit = response.edns().map_or(512, |e| e.max_payload());
+        let mut bytes = Vec::with_capacity(512);
+        let info = {
+            let mut enc = BinEncoder::new(&mut bytes);
+            enc.set_max_size(limit);
+            response
+                .destructive_emit(&mut enc)
+                .map_err(|e| NetError::from(e.to_string()))?
+        };
+        self.sock
+            .send_to(&bytes, self.dst)
+            .map_err(|e| NetError::from(e.to_string()))?;
+        Ok(info)
     }
 }
 
@@ -128,6 +257,14 @@ impl Running {
     /// Stops accepting, lets in-flight queries finish (bounded by `grace`).
     pub async fn shutdown(mut self, grace: Duration) {
         let _ = self.stop_tcp.send(true);
+        self.stop_udp.store(true, Ordering::Relaxed);
+        let threads = std::mem::take(&mut self.udp_threads);
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
         let _ = tokio::time::timeout(grace, self.server.shutdown_gracefully()).await;
         for t in self.tcp_tasks {
             let _ = tokio::time::timeout(grace, t).await;

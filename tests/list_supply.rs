@@ -340,7 +340,7 @@ async fn reloads_under_load_lose_nothing() {
             let mut i = 0u64;
             while !stop.load(Ordering::SeqCst) && Instant::now() < deadline && i < 1_000_000 {
                 i += 1;
-                let (name, want) = if i % 2 == 0 {
+                let (name, want) = if i.is_multiple_of(2) {
                     ("www.example.test.", ResponseCode::NXDomain)
                 } else {
                     ("mail.example.test.", ResponseCode::NoError)

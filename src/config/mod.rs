@@ -245,6 +245,8 @@ pub struct ServerConfig {
     pub tcp_idle_timeout: Duration,
     /// Cap on concurrent TCP connections.
     pub tcp_max_connections: usize,
+    /// Serve UDP through pixelguard's own loop and fast path (`udp_path = "fast"`, the default).
+    pub udp_fast_path: bool,
 }
 
 /// `[upstream]`.

@@ -50,6 +50,8 @@ pub struct RawServer {
     pub tcp_idle_timeout: Duration,
     /// Concurrent TCP connections over all clients; more wait in the kernel backlog.
     pub tcp_max_connections: usize,
+    /// "fast" (pixelguard's own UDP loop with a fast path) or "hickory" (hickory-server's).
+    pub udp_path: Option<Spanned<String>>,
 }
 
 impl Default for RawServer {
@@ -60,6 +62,7 @@ impl Default for RawServer {
             workers: 0,
             tcp_idle_timeout: super::DEFAULT_TCP_IDLE_TIMEOUT,
             tcp_max_connections: super::DEFAULT_TCP_MAX_CONNECTIONS,
+            udp_path: None,
         }
     }
 }

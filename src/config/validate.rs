@@ -115,6 +115,21 @@ pub(super) fn validate(
         workers: raw.server.workers,
         tcp_idle_timeout: raw.server.tcp_idle_timeout,
         tcp_max_connections: raw.server.tcp_max_connections.max(1),
+        udp_fast_path: match raw.server.udp_path.as_ref().map(|p| p.get_ref().as_str()) {
+            None | Some("fast") => true,
+            Some("hickory") => false,
+            Some(other) => {
+                if let Some(p) = &raw.server.udp_path {
+                    cx.spanned(
+                        p,
+                        format!(
+                            "server.udp_path: unknown value {other:?}; expected fast or hickory"
+                        ),
+                    );
+                }
+                true
+            }
+        },
     };
 
     // [upstream]
