@@ -343,10 +343,11 @@ impl Pipeline {
         let snap = self.snapshot.load();
         let qname = q.name();
         let qtype = RecordType::from(q.qtype);
-        let Some((_, zone)) = snap.zone_of(client) else {
+        let Some((zone_id, zone)) = snap.zone_of(client) else {
             wire::encode_refused(out, &q);
             self.recorder.record(&Event {
                 zone: None,
+                zone_id: None,
                 client,
                 qname,
                 qtype,
@@ -354,6 +355,9 @@ impl Pipeline {
                 verdict: None,
                 mode: "off",
                 bypass: None,
+                rcode: ResponseCode::Refused,
+                upstream: None,
+                cache: None,
                 elapsed: start.elapsed(),
             });
             return true;
@@ -378,15 +382,7 @@ impl Pipeline {
                         Some(at),
                         &v.ede_text(),
                     );
-                    self.record_fast(
-                        zone,
-                        client,
-                        qname,
-                        qtype,
-                        Outcome::Blocked,
-                        Some(&v),
-                        start,
-                    );
+                    self.record_fast(zone_id, zone, client, qname, qtype, Outcome::Blocked, Some(&v), wire::rcode_of(out), None, start);
                     return true;
                 }
                 Some(Decision::Block(v, _)) => would_block = Some(v),
@@ -420,15 +416,7 @@ impl Pipeline {
                             None,
                             &v.ede_text(),
                         );
-                        self.record_fast(
-                            zone,
-                            client,
-                            qname,
-                            qtype,
-                            Outcome::Blocked,
-                            Some(&v),
-                            start,
-                        );
+                        self.record_fast(zone_id, zone, client, qname, qtype, Outcome::Blocked, Some(&v), wire::rcode_of(out), Some(true), start);
                         return true;
                     }
                     would_block = Some(v);
@@ -444,31 +432,27 @@ impl Pipeline {
         } else {
             Outcome::Cached
         };
-        self.record_fast(
-            zone,
-            client,
-            qname,
-            qtype,
-            outcome,
-            would_block.as_ref(),
-            start,
-        );
+        self.record_fast(zone_id, zone, client, qname, qtype, outcome, would_block.as_ref(), wire::rcode_of(out), Some(true), start);
         true
     }
 
     #[allow(clippy::too_many_arguments)]
     fn record_fast(
         &self,
+        zone_id: crate::zones::ZoneId,
         zone: &ZonePolicy,
         client: IpAddr,
         qname: &str,
         qtype: RecordType,
         outcome: Outcome,
         verdict: Option<&Verdict>,
+        rcode: ResponseCode,
+        cache: Option<bool>,
         start: Instant,
     ) {
         self.recorder.record(&Event {
             zone: Some(&zone.name),
+            zone_id: Some(zone_id),
             client,
             qname,
             qtype,
@@ -476,6 +460,9 @@ impl Pipeline {
             verdict,
             mode: zone.mode.as_str(),
             bypass: None,
+            rcode,
+            upstream: None,
+            cache,
             elapsed: start.elapsed(),
         });
     }
