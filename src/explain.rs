@@ -53,11 +53,12 @@ pub fn list_report(l: &CompiledList) -> String {
     let file = l.source.to_string();
     let _ = writeln!(
         s,
-        "  list {}: format {}, {} entries, {} lines skipped",
+        "  list {}: format {}, {} entries, {} lines skipped, {:.1} MiB compiled",
         l.name,
         l.format.as_str(),
         l.entries(),
-        l.report.skipped_total()
+        l.report.skipped_total(),
+        (l.matcher.heap_bytes() + l.cloak.heap_bytes()) as f64 / 1_048_576.0
     );
     for (reason, n) in &l.report.skipped_by_reason {
         let _ = writeln!(s, "    skipped {n} × {reason}");
