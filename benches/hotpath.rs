@@ -70,6 +70,7 @@ fn benches(c: &mut Criterion) {
         catalogue: CatalogueMode::Block,
         canaries: true,
         uncloak: true,
+        rate_limit: Default::default(),
     };
     let all = vec![list];
     let listed = text.lines().nth(500_000).unwrap_or("a.example").to_owned();

@@ -262,6 +262,7 @@ impl App {
             },
             tcp_idle_timeout: config.server.tcp_idle_timeout,
             tcp_max_connections: config.server.tcp_max_connections,
+            tcp_max_connections_per_client: config.server.tcp_max_connections_per_client,
             udp_fast_path: config.server.udp_fast_path,
         };
         let bound = server::bind_all(&config.server.listen, listen.udp_sockets)

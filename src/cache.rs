@@ -161,10 +161,38 @@ impl Cache {
         };
         let entry = shard.get(key)?.clone();
         if entry.age(now) >= entry.ttl {
-            shard.pop(key);
+            // Expired: kept for serve-stale while within the window, dropped after.
+            if u64::from(entry.age(now)) >= u64::from(entry.ttl) + self.stale_window() {
+                shard.pop(key);
+            }
             return None;
         }
         Some(entry)
+    }
+
+    fn stale_window(&self) -> u64 {
+        match self.cfg.lock() {
+            Ok(c) => c.serve_stale.as_secs(),
+            Err(p) => p.into_inner().serve_stale.as_secs(),
+        }
+    }
+
+    /// An expired entry still within the serve-stale window (RFC 8767), for when every upstream
+    /// failed. SERVFAIL entries are never served stale.
+    pub fn get_stale(&self, key: &[u8], now: Instant) -> Option<Arc<CachedAnswer>> {
+        if !self.enabled {
+            return None;
+        }
+        let window = self.stale_window();
+        let mut shard = match self.shard(key).lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        let entry = shard.get(key)?.clone();
+        let age = u64::from(entry.age(now));
+        (age < u64::from(entry.ttl) + window
+            && entry.message.metadata.response_code != ResponseCode::ServFail)
+            .then_some(entry)
     }
 
     /// Stores an upstream answer if it may be cached; returns whether it was.
@@ -253,6 +281,7 @@ mod tests {
             max_ttl: Duration::from_secs(86_400),
             negative_max_ttl: Duration::from_secs(3_600),
             servfail_ttl: Duration::from_secs(5),
+            serve_stale: Duration::from_secs(10),
         }
     }
 
@@ -313,6 +342,19 @@ mod tests {
         let mut tc = pos.clone();
         tc.metadata.truncation = true;
         assert_eq!(cache_ttl(&tc, &c), None);
+    }
+
+    #[test]
+    fn expired_entries_are_kept_for_serve_stale_within_the_window() {
+        let cache = Cache::new(&cfg());
+        let now = Instant::now();
+        let mut pos = msg(ResponseCode::NoError);
+        pos.answers.push(Record::from_rdata(name("a.test."), 2, RData::A(A::new(192, 0, 2, 1))));
+        let key = CacheKey::new("s.test", 1, 1, false, false);
+        cache.insert(key.clone(), &pos, now);
+        assert!(cache.get(key.as_bytes(), now + Duration::from_secs(3)).is_none(), "expired");
+        assert!(cache.get_stale(key.as_bytes(), now + Duration::from_secs(3)).is_some(), "stale within 10 s");
+        assert!(cache.get_stale(key.as_bytes(), now + Duration::from_secs(13)).is_none(), "past the window");
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub mod outcome;
 pub mod pipeline;
 pub mod policy;
 pub mod querylog;
+pub mod ratelimit;
 pub mod record;
 pub mod respond;
 pub mod server;

@@ -23,6 +23,8 @@ pub enum Outcome {
     Failed,
     /// A request pixelguard could not serve: FORMERR, NOTIMP, BADVERS.
     Invalid,
+    /// Over the client's rate limit: REFUSED or dropped.
+    RateLimited,
 }
 
 impl Outcome {
@@ -36,6 +38,7 @@ impl Outcome {
         Self::Refused,
         Self::Failed,
         Self::Invalid,
+        Self::RateLimited,
     ];
 
     /// The label value.
@@ -49,6 +52,7 @@ impl Outcome {
             Self::Refused => "refused",
             Self::Failed => "failed",
             Self::Invalid => "invalid",
+            Self::RateLimited => "rate_limited",
         }
     }
 }

@@ -28,6 +28,10 @@ const CANARY_TTL: u32 = 300;
 
 /// The shared state of the request path.
 pub struct Pipeline {
+    /// Upstream queries allowed in flight at once.
+    pub upstream_slots: tokio::sync::Semaphore,
+    /// Per-client token buckets.
+    pub limiter: crate::ratelimit::RateLimiter,
     /// The current snapshot (swapped whole on reload).
     pub snapshot: ArcSwap<Snapshot>,
     /// The answer cache (survives reloads).
@@ -69,6 +73,8 @@ impl Pipeline {
             snapshot: ArcSwap::from_pointee(snapshot),
             cache,
             recorder,
+            upstream_slots: tokio::sync::Semaphore::new(crate::config::DEFAULT_MAX_INFLIGHT),
+            limiter: crate::ratelimit::RateLimiter::new(crate::ratelimit::DEFAULT_MAX_CLIENTS),
         }
     }
 
@@ -158,6 +164,15 @@ impl Pipeline {
             });
             return respond::send_code(request, ResponseCode::Refused, handle).await;
         };
+        // 2b. Per-client rate limit, before any work is spent on the query.
+        let rl = zone.rate_limit;
+        if !self.limiter.allow(client, rl.qps, rl.burst, start) {
+            self.record_limited(zone_id, zone, client, qname_str, qtype, start);
+            if rl.drop {
+                return respond::failed_info(request);
+            }
+            return respond::send_code(request, ResponseCode::Refused, handle).await;
+        }
         let asked = Asked {
             name: original.name(),
             qtype,
@@ -248,6 +263,18 @@ impl Pipeline {
                 None => {}
             }
         }
+        // ANY (RFC 8482): a minimal local answer, so pixelguard is no amplifier. After the
+        // policy, so that a blocked name stays blocked for every type.
+        if asked.qtype == RecordType::ANY {
+            return Done {
+                reply: respond::rfc8482(asked),
+                outcome: Outcome::Local,
+                verdict: would_block.or(allowed),
+                bypass: None,
+                upstream: None,
+                cache: None,
+            };
+        }
         // 5./6. Cache, then upstream on a miss. Both hold raw upstream answers only.
         let key = CacheKey::new(
             qname,
@@ -272,8 +299,25 @@ impl Pipeline {
                     dnssec_ok: asked.dnssec_ok,
                     checking_disabled,
                 };
-                match snap.upstreams.resolve(&question).await {
-                    Some(ans) => {
+                // A bounded number of upstream queries in flight: past it, a query is served
+                // stale or SERVFAIL at once instead of queueing without limit.
+                let answer = match self.upstream_slots.try_acquire() {
+                    Ok(_permit) => snap.upstreams.resolve(&question).await,
+                    Err(_) => None,
+                };
+                let failed = answer
+                    .as_ref()
+                    .is_none_or(|a| a.message.metadata.response_code == ResponseCode::ServFail);
+                // Serve-stale (RFC 8767): every upstream failed, but an expired answer is recent
+                // enough: serve it with TTL 30 and EDE 3, and fetch again on the next query.
+                let stale = if failed { self.cache.get_stale(key.as_bytes(), now) } else { None };
+                match (answer, stale) {
+                    (_, Some(st)) => (
+                        respond::stale(&st.message, asked),
+                        Outcome::Cached,
+                        Some(MsgRef::Cached(st)),
+                    ),
+                    (Some(ans), None) => {
                         self.cache.insert(key, &ans.message, now);
                         (
                             respond::from_upstream(&ans.message, asked, 0, max_ttl),
@@ -281,7 +325,7 @@ impl Pipeline {
                             Some(MsgRef::Fresh(ans)),
                         )
                     }
-                    None => (Reply::code(ResponseCode::ServFail), Outcome::Failed, None),
+                    (None, None) => (Reply::code(ResponseCode::ServFail), Outcome::Failed, None),
                 }
             };
         // 7. Answer policy (uncloaking), on fresh and cached answers alike since policy is per
@@ -362,6 +406,21 @@ impl Pipeline {
             });
             return true;
         };
+        // The rate limit is charged only where this path answers: a query handed to the full
+        // path is charged there, once.
+        let limited = |out: &mut Vec<u8>| -> bool {
+            let rl = zone.rate_limit;
+            if self.limiter.allow(client, rl.qps, rl.burst, start) {
+                return false;
+            }
+            self.record_limited(zone_id, zone, client, qname, qtype, start);
+            if rl.drop {
+                out.clear();
+            } else {
+                wire::encode_refused(out, &q);
+            }
+            true
+        };
         if zone.canaries && Canary::of(qname).is_some() {
             return false;
         }
@@ -372,6 +431,9 @@ impl Pipeline {
         if zone.mode != Mode::Off {
             match policy::decide(&snap.lists, zone, &qn) {
                 Some(Decision::Block(v, action)) if zone.mode == Mode::Enforce => {
+                    if limited(out) {
+                        return true;
+                    }
                     let at = qname.len().saturating_sub(v.rule.len());
                     wire::encode_blocked(
                         out,
@@ -399,6 +461,9 @@ impl Pipeline {
         let Some(w) = hit.wire.as_ref() else {
             return false;
         };
+        if limited(out) {
+            return true;
+        }
         if zone.mode != Mode::Off && zone.uncloak && !allowed && would_block.is_none() {
             for t in &w.alias_targets {
                 let tq = QueryName::new(t.as_bytes());
@@ -434,6 +499,32 @@ impl Pipeline {
         };
         self.record_fast(zone_id, zone, client, qname, qtype, outcome, would_block.as_ref(), wire::rcode_of(out), Some(true), start);
         true
+    }
+
+    fn record_limited(
+        &self,
+        zone_id: crate::zones::ZoneId,
+        zone: &ZonePolicy,
+        client: IpAddr,
+        qname: &str,
+        qtype: RecordType,
+        start: Instant,
+    ) {
+        self.recorder.record(&Event {
+            zone: Some(&zone.name),
+            zone_id: Some(zone_id),
+            client,
+            qname,
+            qtype,
+            outcome: Outcome::RateLimited,
+            verdict: None,
+            mode: zone.mode.as_str(),
+            bypass: None,
+            rcode: ResponseCode::Refused,
+            upstream: None,
+            cache: None,
+            elapsed: start.elapsed(),
+        });
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -37,6 +37,8 @@ pub struct ZonePolicy {
     pub canaries: bool,
     /// Check answer targets.
     pub uncloak: bool,
+    /// Per-client rate limit.
+    pub rate_limit: crate::config::RateLimit,
 }
 
 /// What a rule asks for.

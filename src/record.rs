@@ -96,10 +96,11 @@ fn outcome_index(o: Outcome) -> usize {
         Outcome::Refused => 5,
         Outcome::Failed => 6,
         Outcome::Invalid => 7,
+        Outcome::RateLimited => 8,
     }
 }
 
-const N_OUTCOMES: usize = 8;
+const N_OUTCOMES: usize = Outcome::ALL.len();
 const N_RESULTS: usize = UPSTREAM_RESULTS.len();
 
 // ------------------------------------------------------------------------------------------
@@ -682,7 +683,7 @@ impl Recorder {
             if ev.outcome == Outcome::Refused {
                 self.metrics.refused_clients.inc();
             }
-            self.log(ev, h.none_record, h.none_client);
+            self.log(ev, None, h.none_record, h.none_client);
             self.trace(ev);
             return;
         };
@@ -694,6 +695,7 @@ impl Recorder {
         let Some(z) = z else {
             // A zone of a snapshot not installed yet (start-up) or just replaced.
             self.record_slow(zname, ev);
+            self.log(ev, None, h.none_record, h.none_client);
             self.trace(ev);
             return;
         };
@@ -732,7 +734,7 @@ impl Recorder {
         if self.doh.matches(ev.qname) {
             z.bypass[3].inc();
         }
-        self.log(ev, z.record, z.client);
+        self.log(ev, Some(&z.name), z.record, z.client);
         self.trace(ev);
     }
 
@@ -767,7 +769,7 @@ impl Recorder {
         }
     }
 
-    fn log(&self, ev: &Event<'_>, record: RecordMode, client: ClientMode) {
+    fn log(&self, ev: &Event<'_>, zone: Option<&Arc<str>>, record: RecordMode, client: ClientMode) {
         let wanted = match record {
             RecordMode::None => false,
             RecordMode::All => true,
@@ -782,7 +784,7 @@ impl Recorder {
         let v = ev.verdict;
         ql.try_log(Box::new(Entry {
             ts: SystemTime::now(),
-            zone: ev.zone.map(Arc::from),
+            zone: zone.cloned().or_else(|| ev.zone.map(Arc::from)),
             client: ev.client,
             client_mode: client,
             qname: ev.qname.into(),
@@ -967,6 +969,17 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outcome_index_follows_outcome_all() {
+        for (i, o) in Outcome::ALL.iter().enumerate() {
+            assert_eq!(
+                outcome_index(*o),
+                i,
+                "{o:?}: handles are built in Outcome::ALL order"
+            );
+        }
+    }
 
     #[test]
     fn space_saving_keeps_heavy_hitters() {

@@ -193,6 +193,28 @@ fn addresses(name: &Name, ttl: u32, ips: &[IpAddr], qtype: RecordType) -> Reply 
     }
 }
 
+/// EDE info code "Stale Answer".
+pub const EDE_STALE: u16 = 3;
+
+/// An expired cached answer served because every upstream failed (RFC 8767): TTLs at most 30 s,
+/// EDE 3.
+pub fn stale(m: &Message, asked: &Asked<'_>) -> Reply {
+    let mut r = from_upstream(m, asked, 0, 30);
+    r.options.retain(|o| !matches!(o, EdnsOption::Unknown(EDE_CODE, _)));
+    r.options.push(ede(EDE_STALE, "pixelguard: upstreams unreachable; serving a stale answer"));
+    r
+}
+
+/// The RFC 8482 answer to ANY: one HINFO record "RFC8482", so pixelguard is not an amplifier.
+pub fn rfc8482(asked: &Asked<'_>) -> Reply {
+    let hinfo = hickory_proto::rr::rdata::HINFO::new("RFC8482".into(), String::new());
+    Reply {
+        rcode: ResponseCode::NoError,
+        answers: vec![Record::from_rdata(asked.name.clone(), 3600, RData::HINFO(hinfo))],
+        ..Reply::default()
+    }
+}
+
 /// A local negative answer (canaries): NXDOMAIN or NODATA with a SOA, EDE "Filtered".
 pub fn local_negative(asked: &Asked<'_>, nxdomain: bool, ttl: u32, text: &str) -> Reply {
     let mut r = Reply {

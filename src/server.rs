@@ -38,6 +38,8 @@ pub struct ListenConfig {
     pub tcp_idle_timeout: Duration,
     /// Concurrent TCP connections.
     pub tcp_max_connections: usize,
+    /// Concurrent TCP connections of one client address.
+    pub tcp_max_connections_per_client: usize,
 }
 
 /// Binds a UDP socket with SO_REUSEPORT (so several can share the address).
@@ -110,6 +112,8 @@ pub fn serve(bound: Vec<Bound>, handler: Handler, cfg: &ListenConfig) -> Running
     let mut server = Server::new(handler.clone());
     let (stop_tcp, stop_rx) = watch::channel(false);
     let limit = Arc::new(Semaphore::new(cfg.tcp_max_connections.max(1)));
+    let per_client: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> =
+        Arc::default();
     let mut tcp_tasks = Vec::new();
     let stop_udp = Arc::new(AtomicBool::new(false));
     let mut udp_threads = Vec::new();
@@ -128,8 +132,12 @@ pub fn serve(bound: Vec<Bound>, handler: Handler, cfg: &ListenConfig) -> Running
         tcp_tasks.push(tokio::spawn(tcp_accept(
             b.tcp,
             handler.clone(),
-            limit.clone(),
-            cfg.tcp_idle_timeout,
+            TcpLimits {
+                total: limit.clone(),
+                per_client: per_client.clone(),
+                per_client_max: cfg.tcp_max_connections_per_client.max(1),
+                idle: cfg.tcp_idle_timeout,
+            },
             stop_rx.clone(),
         )));
     }
@@ -183,7 +191,10 @@ fn udp_thread(
                     continue;
                 }
                 if handler.0.fast_udp(&buf[..n], src.ip(), &mut out) {
-                    let _ = sock.send_to(&out, src);
+                    // An empty answer means "drop" (rate limit with action = "drop").
+                    if !out.is_empty() {
+                        let _ = sock.send_to(&out, src);
+                    }
                     continue;
                 }
                 // The full path: hickory's parser and encoder, upstream queries, canaries.
@@ -272,11 +283,37 @@ impl Running {
     }
 }
 
+/// TCP connection limits shared by the accept loops.
+struct TcpLimits {
+    total: Arc<Semaphore>,
+    per_client: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+    per_client_max: usize,
+    idle: Duration,
+}
+
+/// Releases a client's connection slot when its connection ends.
+struct ClientSlot {
+    map: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.map.lock()
+            && let Some(n) = m.get_mut(&self.ip)
+        {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
+}
+
 async fn tcp_accept(
     listener: TcpListener,
     handler: Handler,
-    limit: Arc<Semaphore>,
-    idle: Duration,
+    limits: TcpLimits,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut conns = tokio::task::JoinSet::new();
@@ -284,7 +321,7 @@ async fn tcp_accept(
         // Take a connection slot first: when all are in use, new connections wait in the kernel
         // backlog instead of being accepted and starved.
         let permit = tokio::select! {
-            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            p = limits.total.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             _ = stop.changed() => break,
         };
         let (stream, src) = tokio::select! {
@@ -298,10 +335,26 @@ async fn tcp_accept(
             },
             _ = stop.changed() => break,
         };
+        // One client may not hold every connection: past its own cap it is closed at once.
+        let slot = {
+            let mut m = match limits.per_client.lock() {
+                Ok(m) => m,
+                Err(p) => p.into_inner(),
+            };
+            let n = m.entry(src.ip()).or_insert(0);
+            if *n >= limits.per_client_max {
+                tracing::debug!(client_limit = limits.per_client_max, "tcp connection over the per-client cap closed");
+                continue;
+            }
+            *n += 1;
+            ClientSlot { map: limits.per_client.clone(), ip: src.ip() }
+        };
         let handler = handler.clone();
         let stop = stop.clone();
+        let idle = limits.idle;
         conns.spawn(async move {
             tcp_connection(stream, src, handler, idle, stop).await;
+            drop(slot);
             drop(permit);
         });
         while conns.try_join_next().is_some() {}

@@ -75,6 +75,7 @@ impl Snapshot {
                 catalogue: z.catalogue,
                 canaries: z.canaries,
                 uncloak: z.uncloak,
+                rate_limit: z.rate_limit,
             });
         }
         let upstreams = Upstreams::from_config(&config.upstream, previous.map(|p| &p.upstreams));

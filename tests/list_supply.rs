@@ -322,7 +322,7 @@ async fn reloads_under_load_lose_nothing() {
     let cfg = dir.path().join("pixelguard.toml");
     std::fs::write(
         &cfg,
-        format!("[server]\nlisten = [\"127.0.0.1:0\"]\n[upstream]\nservers = [\"{}\"]\n[lists.big]\nsource = \"big.txt\"\n[zones.lo]\nnetworks = [\"127.0.0.0/8\"]\nblock = [\"big\"]\n", auth.addr()),
+        format!("[server]\nlisten = [\"127.0.0.1:0\"]\n[upstream]\nservers = [\"{}\"]\n[lists.big]\nsource = \"big.txt\"\n[zones.lo]\nnetworks = [\"127.0.0.0/8\"]\nblock = [\"big\"]\nrate_limit = {{ qps = 0 }}\n", auth.addr()),
     )
     .unwrap();
     let app = start(&cfg).await.unwrap();

@@ -48,6 +48,16 @@ pub const DEFAULT_LIST_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_LIST_MAX_SIZE: u64 = 64 << 20;
 /// Default largest accepted shrink of a list against its last good copy.
 pub const DEFAULT_LIST_MAX_SHRINK: f64 = 0.5;
+/// Default per-client rate (queries per second).
+pub const DEFAULT_RATE_QPS: f32 = 200.0;
+/// Default per-client burst.
+pub const DEFAULT_RATE_BURST: f32 = 400.0;
+/// Default cap on one client's concurrent TCP connections.
+pub const DEFAULT_TCP_PER_CLIENT: usize = 64;
+/// Default serve-stale window (RFC 8767).
+pub const DEFAULT_SERVE_STALE: Duration = Duration::from_secs(86_400);
+/// Default cap on upstream queries in flight.
+pub const DEFAULT_MAX_INFLIGHT: usize = 1024;
 /// Default TTL of blocked answers.
 pub const DEFAULT_BLOCK_TTL: Duration = Duration::from_secs(300);
 /// Default address of the admin HTTP server (loopback only: metrics, health, API).
@@ -245,6 +255,8 @@ pub struct ServerConfig {
     pub tcp_idle_timeout: Duration,
     /// Cap on concurrent TCP connections.
     pub tcp_max_connections: usize,
+    /// Cap on one client's concurrent TCP connections.
+    pub tcp_max_connections_per_client: usize,
     /// Serve UDP through pixelguard's own loop and fast path (`udp_path = "fast"`, the default).
     pub udp_fast_path: bool,
 }
@@ -489,6 +501,8 @@ pub struct CacheConfig {
     pub negative_max_ttl: Duration,
     /// How long SERVFAIL is cached.
     pub servfail_ttl: Duration,
+    /// How long past expiry an answer may still be served when every upstream fails (RFC 8767).
+    pub serve_stale: Duration,
 }
 
 /// Where a list's content comes from.
@@ -669,6 +683,25 @@ pub struct ZoneConfig {
     pub query_log: Option<RecordMode>,
     /// `query_log_client`: overrides `[query_log] client` for this zone.
     pub query_log_client: Option<ClientMode>,
+    /// Per-client rate limit.
+    pub rate_limit: RateLimit,
+}
+
+/// A zone's per-client rate limit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    /// Sustained queries per second per client; 0 = no limit.
+    pub qps: f32,
+    /// Queries a client may send at once.
+    pub burst: f32,
+    /// Drop over-limit queries instead of answering REFUSED.
+    pub drop: bool,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self { qps: DEFAULT_RATE_QPS, burst: DEFAULT_RATE_BURST, drop: false }
+    }
 }
 
 /// Overrides from the command line, applied on top of the file (for trials and benchmarks).

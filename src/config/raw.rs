@@ -50,6 +50,8 @@ pub struct RawServer {
     pub tcp_idle_timeout: Duration,
     /// Concurrent TCP connections over all clients; more wait in the kernel backlog.
     pub tcp_max_connections: usize,
+    /// Concurrent TCP connections of one client; more are closed at once.
+    pub tcp_max_connections_per_client: usize,
     /// "fast" (pixelguard's own UDP loop with a fast path) or "hickory" (hickory-server's).
     pub udp_path: Option<Spanned<String>>,
 }
@@ -62,6 +64,7 @@ impl Default for RawServer {
             workers: 0,
             tcp_idle_timeout: super::DEFAULT_TCP_IDLE_TIMEOUT,
             tcp_max_connections: super::DEFAULT_TCP_MAX_CONNECTIONS,
+            tcp_max_connections_per_client: super::DEFAULT_TCP_PER_CLIENT,
             udp_path: None,
         }
     }
@@ -128,6 +131,9 @@ pub struct RawCache {
     /// SERVFAIL from every upstream is cached this long (at most 5 s).
     #[serde(with = "humantime_serde")]
     pub servfail_ttl: Duration,
+    /// Expired answers may be served this long past expiry when every upstream fails.
+    #[serde(with = "humantime_serde")]
+    pub serve_stale: Duration,
 }
 
 impl Default for RawCache {
@@ -138,6 +144,7 @@ impl Default for RawCache {
             max_ttl: super::DEFAULT_CACHE_MAX_TTL,
             negative_max_ttl: super::DEFAULT_NEGATIVE_MAX_TTL,
             servfail_ttl: super::DEFAULT_SERVFAIL_TTL,
+            serve_stale: super::DEFAULT_SERVE_STALE,
         }
     }
 }
@@ -204,6 +211,22 @@ pub struct RawZone {
     /// Overrides `[query_log] client` for this zone: hash | masked | full | none.
     #[serde(default)]
     pub query_log_client: Option<Spanned<String>>,
+    /// Per-client rate limit: `{ qps = 200, burst = 400, action = "refused" | "drop" }`;
+    /// `qps = 0` turns it off.
+    #[serde(default)]
+    pub rate_limit: Option<Spanned<RawRateLimit>>,
+}
+
+/// `rate_limit = { ... }` of a zone.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    /// Sustained queries per second per client (IPv6: per /56).
+    pub qps: f64,
+    /// Bucket size: queries a client may send at once.
+    pub burst: Option<f64>,
+    /// "refused" (answer REFUSED) or "drop" (no answer).
+    pub action: Option<String>,
 }
 
 /// `response = "nxdomain"` or `response = ["192.0.2.10", "2001:db8::10"]`. Written as a visitor

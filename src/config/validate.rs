@@ -115,6 +115,7 @@ pub(super) fn validate(
         workers: raw.server.workers,
         tcp_idle_timeout: raw.server.tcp_idle_timeout,
         tcp_max_connections: raw.server.tcp_max_connections.max(1),
+        tcp_max_connections_per_client: raw.server.tcp_max_connections_per_client.max(1),
         udp_fast_path: match raw.server.udp_path.as_ref().map(|p| p.get_ref().as_str()) {
             None | Some("fast") => true,
             Some("hickory") => false,
@@ -257,6 +258,7 @@ pub(super) fn validate(
         max_ttl: raw.cache.max_ttl.max(raw.cache.min_ttl),
         negative_max_ttl: raw.cache.negative_max_ttl,
         servfail_ttl: raw.cache.servfail_ttl.min(super::DEFAULT_SERVFAIL_TTL),
+        serve_stale: raw.cache.serve_stale,
     };
 
     // [lists.*]
@@ -482,6 +484,7 @@ pub(super) fn validate(
             uncloak: zr.uncloak.unwrap_or(true),
             query_log,
             query_log_client,
+            rate_limit: rate_limit(&mut cx, name, zr.rate_limit.as_ref()),
         });
     }
     if !overrides.block.is_empty() {
@@ -511,6 +514,8 @@ pub(super) fn validate(
             uncloak: true,
             query_log: None,
             query_log_client: None,
+            // A trial or benchmark override: no per-client limit.
+            rate_limit: super::RateLimit { qps: 0.0, burst: 0.0, drop: false },
         });
     }
 
@@ -709,6 +714,27 @@ fn parse_size(s: &RawSize) -> Option<u64> {
         _ => return None,
     };
     n.checked_mul(mult)
+}
+
+fn rate_limit(cx: &mut Ctx<'_>, zone: &str, r: Option<&Spanned<super::raw::RawRateLimit>>) -> super::RateLimit {
+    let Some(r) = r else { return super::RateLimit::default() };
+    let raw = r.get_ref();
+    if !(raw.qps.is_finite() && raw.qps >= 0.0) {
+        cx.spanned(r, format!("zones.{zone}.rate_limit.qps: {} is not a rate; expected 0 (off) or more", raw.qps));
+    }
+    let burst = raw.burst.unwrap_or(raw.qps * 2.0);
+    if !(burst.is_finite() && burst >= 0.0) {
+        cx.spanned(r, format!("zones.{zone}.rate_limit.burst: {burst} is not a size; expected 0 or more"));
+    }
+    let drop = match raw.action.as_deref() {
+        None | Some("refused") => false,
+        Some("drop") => true,
+        Some(other) => {
+            cx.spanned(r, format!("zones.{zone}.rate_limit.action: unknown action {other:?}; expected refused or drop"));
+            false
+        }
+    };
+    super::RateLimit { qps: raw.qps.max(0.0) as f32, burst: burst.max(0.0) as f32, drop }
 }
 
 fn fetch_opts(cx: &mut Ctx<'_>, name: &str, l: &Spanned<super::raw::RawList>) -> FetchOpts {
@@ -930,10 +956,15 @@ mod tests {
             e.contains("t.toml:7:13: zones.z.query_log: there is no [query_log]"),
             "{e}"
         );
-        let e = ok(&format!("{head}[zones.none]\nnetworks = [\"10.0.0.0/8\"]\n"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("zones.none: the zone name \"none\" is reserved"), "{e}");
+        let e = ok(&format!(
+            "{head}[zones.none]\nnetworks = [\"10.0.0.0/8\"]\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("zones.none: the zone name \"none\" is reserved"),
+            "{e}"
+        );
         let e = ok(&format!("{head}[query_log]\npath = \"q\"\nrotate = 1\n"))
             .unwrap_err()
             .to_string();
