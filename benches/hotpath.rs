@@ -19,7 +19,10 @@ use pixelguard::wire;
 fn query_bytes(name: &str) -> Vec<u8> {
     let mut m = Message::new(0x1234, MessageType::Query, OpCode::Query);
     m.metadata.recursion_desired = true;
-    m.add_query(Query::query(Name::from_ascii(name).unwrap_or_else(|_| Name::root()), RecordType::A));
+    m.add_query(Query::query(
+        Name::from_ascii(name).unwrap_or_else(|_| Name::root()),
+        RecordType::A,
+    ));
     let mut e = hickory_proto::op::Edns::new();
     e.set_max_payload(1232);
     m.set_edns(e);
@@ -28,20 +31,38 @@ fn query_bytes(name: &str) -> Vec<u8> {
 
 fn benches(c: &mut Criterion) {
     let q = query_bytes("www.bench.example.");
-    c.bench_function("wire/parse_query", |b| b.iter(|| wire::parse_query(black_box(&q)).map(|p| p.qtype)));
+    c.bench_function("wire/parse_query", |b| {
+        b.iter(|| wire::parse_query(black_box(&q)).map(|p| p.qtype))
+    });
 
     let mut answer = Message::new(0, MessageType::Response, OpCode::Query);
     answer.metadata.response_code = ResponseCode::NoError;
     let name = Name::from_ascii("www.bench.example.").unwrap_or_else(|_| Name::root());
     answer.add_query(Query::query(name.clone(), RecordType::A));
-    answer.add_answer(Record::from_rdata(name, 300, RData::A(A::new(192, 0, 2, 1))));
+    answer.add_answer(Record::from_rdata(
+        name,
+        300,
+        RData::A(A::new(192, 0, 2, 1)),
+    ));
     let w = wire::build_wire(&answer, false, RecordType::A);
     let parsed = wire::parse_query(&q);
     let mut out = Vec::with_capacity(1500);
     if let (Some(w), Some(p)) = (w.as_ref(), parsed.as_ref()) {
-        c.bench_function("wire/encode_cached_hit", |b| b.iter(|| wire::encode_cached(&mut out, black_box(p), w, 7, 86_400)));
+        c.bench_function("wire/encode_cached_hit", |b| {
+            b.iter(|| wire::encode_cached(&mut out, black_box(p), w, 7, 86_400))
+        });
         c.bench_function("wire/encode_blocked_nxdomain", |b| {
-            b.iter(|| wire::encode_blocked(&mut out, black_box(p), &BlockResponse::Nxdomain, RuleAction::Block, 300, Some(4), "pixelguard: bench"))
+            b.iter(|| {
+                wire::encode_blocked(
+                    &mut out,
+                    black_box(p),
+                    &BlockResponse::Nxdomain,
+                    RuleAction::Block,
+                    300,
+                    Some(4),
+                    "pixelguard: bench",
+                )
+            })
         });
     }
 
@@ -55,10 +76,19 @@ fn benches(c: &mut Criterion) {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        text.push_str(&format!("t{:x}{i}.tracker{}.example\n", x & 0xffff, x % 5000));
+        text.push_str(&format!(
+            "t{:x}{i}.tracker{}.example\n",
+            x & 0xffff,
+            x % 5000
+        ));
     }
     let _ = std::fs::write(&path, &text);
-    let lc = ListConfig { name: "bench".into(), source: ListSource::File(path.clone()), format: Some(ListFormat::Domains), fetch: Default::default() };
+    let lc = ListConfig {
+        name: "bench".into(),
+        source: ListSource::File(path.clone()),
+        format: Some(ListFormat::Domains),
+        fetch: Default::default(),
+    };
     let list = Arc::new(lists::load(&lc));
     let zone = ZonePolicy {
         name: "bench".into(),
@@ -75,8 +105,18 @@ fn benches(c: &mut Criterion) {
     let all = vec![list];
     let listed = text.lines().nth(500_000).unwrap_or("a.example").to_owned();
     let sub = format!("cdn.{listed}");
-    c.bench_function("policy/decide_miss_1M", |b| b.iter(|| policy::decide(&all, &zone, &QueryName::new(black_box(b"www.unlisted.example.org")))));
-    c.bench_function("policy/decide_subdomain_hit_1M", |b| b.iter(|| policy::decide(&all, &zone, &QueryName::new(black_box(sub.as_bytes())))));
+    c.bench_function("policy/decide_miss_1M", |b| {
+        b.iter(|| {
+            policy::decide(
+                &all,
+                &zone,
+                &QueryName::new(black_box(b"www.unlisted.example.org")),
+            )
+        })
+    });
+    c.bench_function("policy/decide_subdomain_hit_1M", |b| {
+        b.iter(|| policy::decide(&all, &zone, &QueryName::new(black_box(sub.as_bytes()))))
+    });
     let _ = std::fs::remove_dir_all(&dir);
 }
 

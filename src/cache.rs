@@ -349,12 +349,31 @@ mod tests {
         let cache = Cache::new(&cfg());
         let now = Instant::now();
         let mut pos = msg(ResponseCode::NoError);
-        pos.answers.push(Record::from_rdata(name("a.test."), 2, RData::A(A::new(192, 0, 2, 1))));
+        pos.answers.push(Record::from_rdata(
+            name("a.test."),
+            2,
+            RData::A(A::new(192, 0, 2, 1)),
+        ));
         let key = CacheKey::new("s.test", 1, 1, false, false);
         cache.insert(key.clone(), &pos, now);
-        assert!(cache.get(key.as_bytes(), now + Duration::from_secs(3)).is_none(), "expired");
-        assert!(cache.get_stale(key.as_bytes(), now + Duration::from_secs(3)).is_some(), "stale within 10 s");
-        assert!(cache.get_stale(key.as_bytes(), now + Duration::from_secs(13)).is_none(), "past the window");
+        assert!(
+            cache
+                .get(key.as_bytes(), now + Duration::from_secs(3))
+                .is_none(),
+            "expired"
+        );
+        assert!(
+            cache
+                .get_stale(key.as_bytes(), now + Duration::from_secs(3))
+                .is_some(),
+            "stale within 10 s"
+        );
+        assert!(
+            cache
+                .get_stale(key.as_bytes(), now + Duration::from_secs(13))
+                .is_none(),
+            "past the window"
+        );
     }
 
     #[test]

@@ -310,7 +310,11 @@ impl Pipeline {
                     .is_none_or(|a| a.message.metadata.response_code == ResponseCode::ServFail);
                 // Serve-stale (RFC 8767): every upstream failed, but an expired answer is recent
                 // enough: serve it with TTL 30 and EDE 3, and fetch again on the next query.
-                let stale = if failed { self.cache.get_stale(key.as_bytes(), now) } else { None };
+                let stale = if failed {
+                    self.cache.get_stale(key.as_bytes(), now)
+                } else {
+                    None
+                };
                 match (answer, stale) {
                     (_, Some(st)) => (
                         respond::stale(&st.message, asked),
@@ -444,7 +448,18 @@ impl Pipeline {
                         Some(at),
                         &v.ede_text(),
                     );
-                    self.record_fast(zone_id, zone, client, qname, qtype, Outcome::Blocked, Some(&v), wire::rcode_of(out), None, start);
+                    self.record_fast(
+                        zone_id,
+                        zone,
+                        client,
+                        qname,
+                        qtype,
+                        Outcome::Blocked,
+                        Some(&v),
+                        wire::rcode_of(out),
+                        None,
+                        start,
+                    );
                     return true;
                 }
                 Some(Decision::Block(v, _)) => would_block = Some(v),
@@ -481,7 +496,18 @@ impl Pipeline {
                             None,
                             &v.ede_text(),
                         );
-                        self.record_fast(zone_id, zone, client, qname, qtype, Outcome::Blocked, Some(&v), wire::rcode_of(out), Some(true), start);
+                        self.record_fast(
+                            zone_id,
+                            zone,
+                            client,
+                            qname,
+                            qtype,
+                            Outcome::Blocked,
+                            Some(&v),
+                            wire::rcode_of(out),
+                            Some(true),
+                            start,
+                        );
                         return true;
                     }
                     would_block = Some(v);
@@ -497,7 +523,18 @@ impl Pipeline {
         } else {
             Outcome::Cached
         };
-        self.record_fast(zone_id, zone, client, qname, qtype, outcome, would_block.as_ref(), wire::rcode_of(out), Some(true), start);
+        self.record_fast(
+            zone_id,
+            zone,
+            client,
+            qname,
+            qtype,
+            outcome,
+            would_block.as_ref(),
+            wire::rcode_of(out),
+            Some(true),
+            start,
+        );
         true
     }
 

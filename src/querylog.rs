@@ -17,7 +17,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{
+    Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError, sync_channel,
+};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -33,6 +35,10 @@ use crate::outcome::Outcome;
 pub const DROP_WARN_INTERVAL: Duration = Duration::from_secs(10);
 /// How often the writer checks ages and flushes while idle.
 const TICK: Duration = Duration::from_secs(1);
+/// How often the writer looks for entries while they flow (the longest an entry waits).
+const POLL: Duration = Duration::from_millis(5);
+/// Empty polls (about a second) after which the writer blocks instead of polling.
+const IDLE_AFTER: u32 = 200;
 /// Entries written between two flushes at most, when the writer never catches up.
 const FLUSH_EVERY: usize = 512;
 
@@ -72,26 +78,35 @@ pub struct Entry {
     pub duration: Duration,
 }
 
+/// Serialises through `Display` without an intermediate `String`.
+struct Disp<T>(T);
+
+impl<T: std::fmt::Display> Serialize for Disp<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
 #[derive(Serialize)]
 struct Line<'a> {
-    ts: String,
+    ts: Disp<humantime::Rfc3339Timestamp>,
     zone: Option<&'a str>,
     client: Option<String>,
     qname: &'a str,
-    qtype: String,
+    qtype: Disp<RecordType>,
     outcome: &'static str,
-    rcode: String,
+    rcode: std::borrow::Cow<'static, str>,
     list: Option<&'a str>,
     rule: Option<&'a str>,
     vendor: Option<&'a str>,
     category: Option<&'static str>,
     cloaked_via: Option<&'a str>,
-    upstream: Option<String>,
+    upstream: Option<Disp<SocketAddr>>,
     duration_us: u64,
 }
 
 /// The mnemonic of a response code (`NXDOMAIN`), as dig prints it.
-pub fn rcode_name(r: ResponseCode) -> String {
+pub fn rcode_name(r: ResponseCode) -> std::borrow::Cow<'static, str> {
     match u16::from(r) {
         0 => "NOERROR".into(),
         1 => "FORMERR".into(),
@@ -100,7 +115,7 @@ pub fn rcode_name(r: ResponseCode) -> String {
         4 => "NOTIMP".into(),
         5 => "REFUSED".into(),
         16 => "BADVERS".into(),
-        n => format!("RCODE{n}"),
+        n => format!("RCODE{n}").into(),
     }
 }
 
@@ -428,37 +443,80 @@ impl Writer {
         }
     }
 
+    /// The writer loop. While entries flow it polls the channel every [`POLL`] instead of
+    /// blocking on it: a blocked receiver makes every `try_send` on the request path wake it
+    /// with a syscall, a polling one costs the sender nothing. After [`IDLE_AFTER`] without an
+    /// entry it blocks again (1 s ticks), so an idle log costs no wake-ups.
     fn run(mut self, rx: Receiver<Msg>) {
+        let mut idle_polls = 0u32;
         loop {
-            match rx.recv_timeout(TICK) {
-                Ok(Msg::Entry(e)) => {
-                    self.write(&e);
-                    // Write what is queued, then flush once the queue is empty: batching under
-                    // load, low latency when quiet.
-                    if self.pending >= FLUSH_EVERY {
+            let first = if idle_polls >= IDLE_AFTER {
+                match rx.recv_timeout(TICK) {
+                    Ok(m) => Some(m),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => {
                         self.flush();
+                        return;
                     }
-                    continue;
                 }
-                Ok(Msg::Configure(cfg, key)) => self.configure(cfg, key),
-                Ok(Msg::Flush(ack)) => {
-                    self.flush();
-                    let _ = ack.send(());
-                }
-                Ok(Msg::Stop(ack)) => {
-                    self.flush();
-                    let _ = ack.send(());
-                    return;
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
-                    self.flush();
-                    return;
+            } else {
+                None
+            };
+            let mut got = usize::from(first.is_some());
+            if let Some(m) = first
+                && self.handle(m)
+            {
+                return;
+            }
+            // Drain what is queued (bounded by the channel's capacity plus what arrives
+            // meanwhile; a flush every FLUSH_EVERY entries keeps the file current).
+            loop {
+                match rx.try_recv() {
+                    Ok(m) => {
+                        got += 1;
+                        if self.handle(m) {
+                            return;
+                        }
+                        if self.pending >= FLUSH_EVERY {
+                            self.flush();
+                        }
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        self.flush();
+                        return;
+                    }
                 }
             }
             self.flush();
             self.housekeeping(false);
+            if got == 0 {
+                idle_polls = idle_polls.saturating_add(1);
+            } else {
+                idle_polls = 0;
+            }
+            if idle_polls < IDLE_AFTER {
+                std::thread::sleep(POLL);
+            }
         }
+    }
+
+    /// Handles one message; true when the writer must stop.
+    fn handle(&mut self, m: Msg) -> bool {
+        match m {
+            Msg::Entry(e) => self.write(&e),
+            Msg::Configure(cfg, key) => self.configure(cfg, key),
+            Msg::Flush(ack) => {
+                self.flush();
+                let _ = ack.send(());
+            }
+            Msg::Stop(ack) => {
+                self.flush();
+                let _ = ack.send(());
+                return true;
+            }
+        }
+        false
     }
 
     fn configure(&mut self, cfg: Option<QueryLogConfig>, key: Pseudonymizer) {
@@ -529,11 +587,11 @@ impl Writer {
         };
         self.line.clear();
         let line = Line {
-            ts: humantime::format_rfc3339_micros(e.ts).to_string(),
+            ts: Disp(humantime::format_rfc3339_micros(e.ts)),
             zone: e.zone.as_deref(),
             client: self.key.client(e.client, e.client_mode),
             qname: &e.qname,
-            qtype: e.qtype.to_string(),
+            qtype: Disp(e.qtype),
             outcome: e.outcome.as_str(),
             rcode: rcode_name(e.rcode),
             list: e.list.as_deref(),
@@ -541,7 +599,7 @@ impl Writer {
             vendor: e.vendor.as_deref(),
             category: e.category,
             cloaked_via: e.cloaked_via.as_deref(),
-            upstream: e.upstream.map(|u| u.to_string()),
+            upstream: e.upstream.map(Disp),
             duration_us: u64::try_from(e.duration.as_micros()).unwrap_or(u64::MAX),
         };
         if serde_json::to_writer(&mut self.line, &line).is_err() {

@@ -41,9 +41,12 @@ pub fn client_key(ip: IpAddr) -> u128 {
 impl RateLimiter {
     /// A limiter tracking at most `max_clients` clients.
     pub fn new(max_clients: usize) -> Self {
-        let per = NonZeroUsize::new(max_clients.div_ceil(SHARDS).max(1)).unwrap_or(NonZeroUsize::MIN);
+        let per =
+            NonZeroUsize::new(max_clients.div_ceil(SHARDS).max(1)).unwrap_or(NonZeroUsize::MIN);
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(lru::LruCache::new(per))).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(lru::LruCache::new(per)))
+                .collect(),
             hasher: foldhash::fast::FixedState::with_seed(0x7261_7465),
         }
     }
@@ -60,7 +63,10 @@ impl RateLimiter {
             Err(p) => p.into_inner(),
         };
         let burst = burst.max(1.0);
-        let b = s.get_or_insert_mut(key, || Bucket { tokens: burst, last: now });
+        let b = s.get_or_insert_mut(key, || Bucket {
+            tokens: burst,
+            last: now,
+        });
         let dt = now.saturating_duration_since(b.last).as_secs_f32();
         b.tokens = (b.tokens + dt * qps).min(burst);
         b.last = now;
@@ -74,7 +80,10 @@ impl RateLimiter {
 
     /// Clients currently tracked.
     pub fn tracked(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().map(|s| s.len()).unwrap_or(0)).sum()
+        self.shards
+            .iter()
+            .map(|s| s.lock().map(|s| s.len()).unwrap_or(0))
+            .sum()
     }
 }
 
@@ -91,8 +100,14 @@ mod tests {
         let allowed = (0..50).filter(|_| r.allow(ip, 10.0, 20.0, t)).count();
         assert_eq!(allowed, 20, "the burst, then nothing");
         assert!(!r.allow(ip, 10.0, 20.0, t));
-        assert!(r.allow(ip, 10.0, 20.0, t + Duration::from_millis(150)), "refilled at qps");
-        assert!(r.allow("10.0.0.2".parse().unwrap(), 10.0, 20.0, t), "per client");
+        assert!(
+            r.allow(ip, 10.0, 20.0, t + Duration::from_millis(150)),
+            "refilled at qps"
+        );
+        assert!(
+            r.allow("10.0.0.2".parse().unwrap(), 10.0, 20.0, t),
+            "per client"
+        );
         assert!(r.allow(ip, 0.0, 0.0, t), "qps 0 = unlimited");
     }
 
@@ -102,8 +117,14 @@ mod tests {
             client_key("2001:db8:0:ab00::1".parse().unwrap()),
             client_key("2001:db8:0:abff:ffff::9".parse().unwrap())
         );
-        assert_ne!(client_key("2001:db8:0:ab00::1".parse().unwrap()), client_key("2001:db8:0:ac00::1".parse().unwrap()));
-        assert_eq!(client_key("::ffff:10.0.0.1".parse().unwrap()), client_key("10.0.0.1".parse().unwrap()));
+        assert_ne!(
+            client_key("2001:db8:0:ab00::1".parse().unwrap()),
+            client_key("2001:db8:0:ac00::1".parse().unwrap())
+        );
+        assert_eq!(
+            client_key("::ffff:10.0.0.1".parse().unwrap()),
+            client_key("10.0.0.1".parse().unwrap())
+        );
         let r = RateLimiter::new(1_000);
         let t = Instant::now();
         for i in 0..20_000u32 {

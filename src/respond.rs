@@ -200,8 +200,12 @@ pub const EDE_STALE: u16 = 3;
 /// EDE 3.
 pub fn stale(m: &Message, asked: &Asked<'_>) -> Reply {
     let mut r = from_upstream(m, asked, 0, 30);
-    r.options.retain(|o| !matches!(o, EdnsOption::Unknown(EDE_CODE, _)));
-    r.options.push(ede(EDE_STALE, "pixelguard: upstreams unreachable; serving a stale answer"));
+    r.options
+        .retain(|o| !matches!(o, EdnsOption::Unknown(EDE_CODE, _)));
+    r.options.push(ede(
+        EDE_STALE,
+        "pixelguard: upstreams unreachable; serving a stale answer",
+    ));
     r
 }
 
@@ -210,7 +214,11 @@ pub fn rfc8482(asked: &Asked<'_>) -> Reply {
     let hinfo = hickory_proto::rr::rdata::HINFO::new("RFC8482".into(), String::new());
     Reply {
         rcode: ResponseCode::NoError,
-        answers: vec![Record::from_rdata(asked.name.clone(), 3600, RData::HINFO(hinfo))],
+        answers: vec![Record::from_rdata(
+            asked.name.clone(),
+            3600,
+            RData::HINFO(hinfo),
+        )],
         ..Reply::default()
     }
 }

@@ -343,11 +343,17 @@ async fn tcp_accept(
             };
             let n = m.entry(src.ip()).or_insert(0);
             if *n >= limits.per_client_max {
-                tracing::debug!(client_limit = limits.per_client_max, "tcp connection over the per-client cap closed");
+                tracing::debug!(
+                    client_limit = limits.per_client_max,
+                    "tcp connection over the per-client cap closed"
+                );
                 continue;
             }
             *n += 1;
-            ClientSlot { map: limits.per_client.clone(), ip: src.ip() }
+            ClientSlot {
+                map: limits.per_client.clone(),
+                ip: src.ip(),
+            }
         };
         let handler = handler.clone();
         let stop = stop.clone();

@@ -453,3 +453,87 @@ pub fn encode_blocked(
 pub fn rcode_of(b: &[u8]) -> ResponseCode {
     ResponseCode::from(0, b.get(3).map_or(0, |x| x & 0x0f))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::{Edns, MessageType, OpCode, Query};
+    use hickory_proto::rr::Name;
+    use proptest::prelude::*;
+
+    fn build(name: &str, qtype: u16, edns: Option<(u16, bool)>) -> Vec<u8> {
+        let mut m = Message::new(7, MessageType::Query, OpCode::Query);
+        m.metadata.recursion_desired = true;
+        m.add_query(Query::query(
+            Name::from_ascii(name).unwrap(),
+            RecordType::from(qtype),
+        ));
+        if let Some((p, d)) = edns {
+            let mut e = Edns::new();
+            e.set_max_payload(p);
+            e.set_dnssec_ok(d);
+            m.set_edns(e);
+        }
+        m.to_vec().unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Arbitrary bytes never panic the parser or the encoders.
+        #[test]
+        fn never_panics(raw in proptest::collection::vec(any::<u8>(), 0..600)) {
+            if let Some(q) = parse_query(&raw) {
+                let mut out = Vec::new();
+                encode_refused(&mut out, &q);
+                encode_blocked(&mut out, &q, &BlockResponse::Null, RuleAction::Block, 60, Some(0), "x");
+                prop_assert!(Message::from_vec(&out).is_ok());
+            }
+        }
+
+        /// Differential: what the fast parser reads equals what hickory's parser reads.
+        #[test]
+        fn agrees_with_hickory(labels in proptest::collection::vec("[a-zA-Z0-9_]([a-zA-Z0-9_-]{0,18}[a-zA-Z0-9_])?", 1..5),
+                               qtype in prop_oneof![Just(1u16), Just(28), Just(15), Just(16), Just(65), Just(64)],
+                               edns in proptest::option::of((0u16..5000, any::<bool>()))) {
+            let name = format!("{}.", labels.join("."));
+            let raw = build(&name, qtype, edns);
+            let q = parse_query(&raw);
+            let h = Message::from_vec(&raw).unwrap();
+            prop_assert!(q.is_some(), "common shape must take the fast path: {name}");
+            let q = q.unwrap();
+            prop_assert_eq!(q.name(), name.trim_end_matches('.').to_ascii_lowercase());
+            prop_assert_eq!(q.qtype, u16::from(h.queries[0].query_type()));
+            prop_assert_eq!(q.edns.map(|e| e.1), h.edns.as_ref().map(|e| e.flags().dnssec_ok));
+            prop_assert_eq!(q.edns.is_some(), h.edns.is_some());
+            // And the blocked answer decodes, with the client's question.
+            let mut out = Vec::new();
+            encode_blocked(&mut out, &q, &BlockResponse::Nxdomain, RuleAction::Block, 300, Some(0), "pixelguard: t");
+            let r = Message::from_vec(&out).unwrap();
+            prop_assert_eq!(r.queries[0].name().to_ascii(), name);
+            prop_assert_eq!(r.metadata.response_code, ResponseCode::NXDomain);
+        }
+    }
+
+    #[test]
+    fn unusual_shapes_take_the_full_path() {
+        assert!(
+            parse_query(&build("a.example.", 255, None)).is_none(),
+            "ANY"
+        );
+        let mut two = build("a.example.", 1, None);
+        two[5] = 2; // qdcount 2
+        assert!(parse_query(&two).is_none());
+        let mut resp = build("a.example.", 1, None);
+        resp[2] |= 0x80; // QR
+        assert!(parse_query(&resp).is_none());
+        assert!(
+            parse_query(&build("a.example.", 1, Some((1232, false))))
+                .is_some_and(|q| q.udp_limit() == 1232)
+        );
+        assert!(
+            parse_query(&build("a.example.", 1, Some((100, false))))
+                .is_some_and(|q| q.udp_limit() == 512)
+        );
+    }
+}

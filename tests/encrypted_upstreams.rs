@@ -268,7 +268,7 @@ async fn dot_forwards_faithfully_over_one_reused_connection() {
     let (dot, stats) = dot_server(&pki, auth.addr(), None).await;
     let url = format!("tls://{dot}#{TLS_NAME}");
     let p = pg::start(
-        &config(&[url.clone()], "ca_file = \"ca.pem\"\n"),
+        &config(std::slice::from_ref(&url), "ca_file = \"ca.pem\"\n"),
         &[("ca.pem", &pki.ca_pem)],
     )
     .await;
@@ -365,7 +365,7 @@ async fn doh_forwards_over_http2_post() {
     let (doh, stats) = doh_server(&pki, auth.addr(), "/dns-query").await;
     let url = format!("https://{doh}/dns-query#{TLS_NAME}");
     let p = pg::start(
-        &config(&[url.clone()], "ca_file = \"ca.pem\"\n"),
+        &config(std::slice::from_ref(&url), "ca_file = \"ca.pem\"\n"),
         &[("ca.pem", &pki.ca_pem)],
     )
     .await;
@@ -485,7 +485,7 @@ async fn assert_fails_over(first: String, ca: Option<&str>, stats: &Stats, auth:
             .filter(|m| {
                 m.get_label()
                     .iter()
-                    .any(|l| l.get_name() == "result" && l.get_value() == "tls")
+                    .any(|l| l.name() == "result" && l.value() == "tls")
             })
             .map(|m| m.get_counter().get_value())
             .sum()
@@ -557,7 +557,7 @@ async fn broken_connection_is_reestablished() {
     for i in 0..4 {
         let m = query(
             p.addr,
-            &format!("www.example.test."),
+            "www.example.test.",
             if i % 2 == 0 {
                 RecordType::A
             } else {
@@ -576,6 +576,67 @@ async fn broken_connection_is_reestablished() {
     }
     assert_eq!(stats.queries.load(Ordering::SeqCst), 4);
     assert_eq!(stats.handshakes.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test]
+async fn silent_upstream_times_out_then_is_skipped_for_a_while() {
+    let auth = AuthServer::start_test_zone();
+    // Accepts TCP connections and never says a word (a firewall eating the TLS handshake).
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent = listener.local_addr().unwrap();
+    let held = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let h = held.clone();
+    tokio::spawn(async move {
+        for _ in 0..MAX_CONNECTIONS {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            h.lock().unwrap().push(tcp);
+        }
+    });
+    let p = pg::start(
+        &config(
+            &[
+                format!("tls://{silent}#{TLS_NAME}"),
+                auth.addr().to_string(),
+            ],
+            "",
+        ),
+        &[],
+    )
+    .await;
+    let t = Instant::now();
+    let m = query(
+        p.addr,
+        "www.example.test.",
+        RecordType::A,
+        &QueryOpts::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer_ips(&m), vec![ip("192.0.2.1")]);
+    let first = t.elapsed();
+    assert!(
+        first >= Duration::from_millis(350) && first < Duration::from_millis(1200),
+        "the first query waits out the 400 ms try: {first:?}"
+    );
+    // Within the back-off the silent upstream is skipped at once.
+    let t = Instant::now();
+    let m = query(
+        p.addr,
+        "alias.example.test.",
+        RecordType::A,
+        &QueryOpts::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer_ips(&m), vec![ip("192.0.2.1")]);
+    assert!(
+        t.elapsed() < Duration::from_millis(200),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(held.lock().unwrap().len(), 1, "dialled once");
 }
 
 #[tokio::test]
@@ -773,7 +834,9 @@ async fn qps_plain_dot_recursive() {
     let zone = "[cache]\nmax_entries = 100000\n\n[zones.lo]\nnetworks = [\"127.0.0.0/8\"]\n";
     let head =
         "[server]\nlisten = [\"127.0.0.1:0\"]\nudp_sockets = 1\n\n[log]\nlevel = \"warn\"\n\n";
-    let setups: Vec<(&str, String, Vec<(&str, String)>)> = vec![
+    /// (label, config text, files).
+    type Setup<'a> = (&'a str, String, Vec<(&'a str, String)>);
+    let setups: Vec<Setup> = vec![
         (
             "plain udp",
             format!(
@@ -824,5 +887,64 @@ async fn qps_plain_dot_recursive() {
         let uncached = load(p.addr, WORKERS, SECS, uncached_name).await;
         println!("{label:<11} {cached:>10.0}   {uncached:>12.0}");
         p.app.shutdown().await;
+    }
+}
+
+#[test]
+fn upstream_url_syntax() {
+    use pixelguard::config::{UpstreamProtocol, UpstreamServer};
+    let p = |s: &str| UpstreamServer::parse(s);
+    let u = p("9.9.9.9").unwrap();
+    assert_eq!(
+        (u.addr, &u.protocol),
+        ("9.9.9.9:53".parse().unwrap(), &UpstreamProtocol::Plain)
+    );
+    assert_eq!(
+        p("[2620:fe::fe]:5353").unwrap().addr,
+        "[2620:fe::fe]:5353".parse().unwrap()
+    );
+    let u = p("tls://9.9.9.9#dns.quad9.net").unwrap();
+    assert_eq!(u.addr, "9.9.9.9:853".parse().unwrap());
+    assert_eq!(
+        u.protocol,
+        UpstreamProtocol::Tls {
+            name: "dns.quad9.net".into()
+        }
+    );
+    assert_eq!(u.to_string(), "tls://9.9.9.9:853#dns.quad9.net");
+    let u = p("TLS://[2620:fe::fe]:8853").unwrap();
+    assert_eq!(u.addr, "[2620:fe::fe]:8853".parse().unwrap());
+    assert_eq!(
+        u.protocol,
+        UpstreamProtocol::Tls {
+            name: "2620:fe::fe".into()
+        }
+    );
+    let u = p("https://1.1.1.1#cloudflare-dns.com").unwrap();
+    assert_eq!(u.addr, "1.1.1.1:443".parse().unwrap());
+    assert_eq!(
+        u.protocol,
+        UpstreamProtocol::Https {
+            name: "cloudflare-dns.com".into(),
+            path: "/dns-query".into()
+        }
+    );
+    let u = p("https://[2606:4700::1111]:8443/q/dns#one.one.one.one").unwrap();
+    assert_eq!(u.addr, "[2606:4700::1111]:8443".parse().unwrap());
+    assert_eq!(
+        u.to_string(),
+        "https://[2606:4700::1111]:8443/q/dns#one.one.one.one"
+    );
+    for bad in [
+        "",
+        "dns.quad9.net",
+        "tls://dns.quad9.net",
+        "quic://9.9.9.9",
+        "tls://9.9.9.9#",
+        "tls://9.9.9.9#not a name",
+        "https://9.9.9.9/dns-query?dns=x#n.example",
+        "tls://9.9.9.9:99999#n.example",
+    ] {
+        assert!(p(bad).is_err(), "{bad:?} must be rejected");
     }
 }

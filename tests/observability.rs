@@ -22,7 +22,7 @@ use pixelguard::config::{ClientMode, Overrides};
 use pixelguard::metrics;
 use pixelguard::querylog::Pseudonymizer;
 use serde_json::Value;
-use support::pg::{self, base};
+use support::pg::{self, base_without_admin};
 use support::scripted::Reply;
 use support::{AuthServer, QueryOpts, ScriptedUpstream, loopback, query};
 
@@ -32,7 +32,10 @@ use support::{AuthServer, QueryOpts, ScriptedUpstream, loopback, query};
 
 /// `[server]`, `[upstream]` and an admin server on a random loopback port.
 fn head(upstreams: &[SocketAddr]) -> String {
-    format!("{}[admin]\nlisten = \"127.0.0.1:0\"\n\n", base(upstreams))
+    format!(
+        "{}[admin]\nlisten = \"127.0.0.1:0\"\n\n",
+        base_without_admin(upstreams)
+    )
 }
 
 fn from(n: u8) -> QueryOpts {
@@ -516,7 +519,7 @@ async fn readyz_is_503_while_lists_load_and_when_upstreams_fail() {
     let port = free_port();
     let cfg = format!(
         "{}[admin]\nlisten = \"127.0.0.1:{port}\"\n\n[lists.slow]\nsource = \"slow.txt\"\n[zones.lo]\nnetworks = [\"127.0.0.0/8\"]\nblock = [\"slow\"]\n",
-        base(&[dead.addr()])
+        base_without_admin(&[dead.addr()])
     );
     let dir = pg::folder(&cfg, &[]);
     let fifo = dir.path().join("slow.txt");
@@ -594,7 +597,7 @@ async fn reload_endpoint_needs_the_token_and_reports_errors() {
     let cfg = |extra_block: &str| {
         format!(
             "{}[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\ntrust_loopback = false\n\n[lists.b]\nsource = \"b.txt\"\n[zones.lo]\nnetworks = [\"127.0.0.0/8\"]\nblock = [\"b\"]\n{extra_block}",
-            base(&[auth.addr()])
+            base_without_admin(&[auth.addr()])
         )
     };
     let pg = pg::start(&cfg(""), &[("b.txt", "ads.example.test\n")]).await;

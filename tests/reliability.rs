@@ -20,7 +20,10 @@ fn ip(s: &str) -> IpAddr {
 }
 
 fn from(n: u8) -> QueryOpts {
-    QueryOpts { timeout: Duration::from_millis(300), ..QueryOpts::from_source(ip(&format!("127.0.0.{n}"))) }
+    QueryOpts {
+        timeout: Duration::from_millis(300),
+        ..QueryOpts::from_source(ip(&format!("127.0.0.{n}")))
+    }
 }
 
 #[tokio::test]
@@ -34,66 +37,145 @@ async fn per_client_rate_limits_refuse_or_drop() {
     let pg = pg::start(&config, &[]).await;
     let (mut ok, mut refused) = (0, 0);
     for _ in 0..30 {
-        let m = query(pg.addr, "www.example.test.", RecordType::A, &from(5)).await.unwrap();
+        let m = query(pg.addr, "www.example.test.", RecordType::A, &from(5))
+            .await
+            .unwrap();
         match m.metadata.response_code {
             ResponseCode::NoError => ok += 1,
             ResponseCode::Refused => refused += 1,
             other => panic!("unexpected {other}"),
         }
     }
-    assert!((10..=13).contains(&ok), "the burst of 10 (plus a refill or two) answered: {ok}");
+    assert!(
+        (10..=13).contains(&ok),
+        "the burst of 10 (plus a refill or two) answered: {ok}"
+    );
     assert_eq!(ok + refused, 30);
     // Another client has its own bucket.
-    let m = query(pg.addr, "www.example.test.", RecordType::A, &from(6)).await.unwrap();
+    let m = query(pg.addr, "www.example.test.", RecordType::A, &from(6))
+        .await
+        .unwrap();
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
     // Over TCP the same bucket applies.
-    let m = query(pg.addr, "www.example.test.", RecordType::A, &QueryOpts { tcp: true, ..from(5) }).await.unwrap();
+    let m = query(
+        pg.addr,
+        "www.example.test.",
+        RecordType::A,
+        &QueryOpts {
+            tcp: true,
+            ..from(5)
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(m.metadata.response_code, ResponseCode::Refused);
     // action = "drop": no answer at all past the burst.
     let mut timeouts = 0;
     for _ in 0..20 {
-        if query(pg.addr, "www.example.test.", RecordType::A, &from(7)).await.is_err() {
+        if query(pg.addr, "www.example.test.", RecordType::A, &from(7))
+            .await
+            .is_err()
+        {
             timeouts += 1;
         }
     }
     assert!(timeouts >= 8, "dropped past the burst: {timeouts}");
-    assert!(pg.app.pipeline.recorder.count(pixelguard::outcome::Outcome::RateLimited) >= 25);
+    assert!(
+        pg.app
+            .pipeline
+            .recorder
+            .count(pixelguard::outcome::Outcome::RateLimited)
+            >= 25
+    );
 }
 
 #[tokio::test]
 async fn serves_stale_answers_when_every_upstream_is_gone() {
     let auth = AuthServer::start_test_zone();
-    let config = format!("{}[zones.lo]\nnetworks = [\"127.0.0.0/8\"]\n", base(&[auth.addr()]));
+    let config = format!(
+        "{}[zones.lo]\nnetworks = [\"127.0.0.0/8\"]\n",
+        base(&[auth.addr()])
+    );
     let pg = pg::start(&config, &[]).await;
-    let m = query(pg.addr, "short.example.test.", RecordType::A, &QueryOpts::default()).await.unwrap();
+    let m = query(
+        pg.addr,
+        "short.example.test.",
+        RecordType::A,
+        &QueryOpts::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(answer_ips(&m), vec![ip("192.0.2.9")]);
     drop(auth); // the only upstream goes away
     tokio::time::sleep(Duration::from_millis(2200)).await; // past the 2 s TTL
-    let m = query(pg.addr, "short.example.test.", RecordType::A, &QueryOpts { timeout: Duration::from_secs(3), ..Default::default() })
-        .await
-        .unwrap();
+    let m = query(
+        pg.addr,
+        "short.example.test.",
+        RecordType::A,
+        &QueryOpts {
+            timeout: Duration::from_secs(3),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
     assert_eq!(answer_ips(&m), vec![ip("192.0.2.9")], "the stale answer");
     assert!(ttls(&m).iter().all(|t| *t <= 30));
     assert_eq!(ede(&m).first().map(|e| e.0), Some(3), "EDE 3 Stale Answer");
     // A name never cached: SERVFAIL.
-    let m = query(pg.addr, "www.example.test.", RecordType::A, &QueryOpts { timeout: Duration::from_secs(3), ..Default::default() })
-        .await
-        .unwrap();
+    let m = query(
+        pg.addr,
+        "www.example.test.",
+        RecordType::A,
+        &QueryOpts {
+            timeout: Duration::from_secs(3),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
 }
 
 #[tokio::test]
 async fn any_gets_a_minimal_rfc8482_answer() {
     let auth = AuthServer::start_test_zone();
-    let config = format!("{}[lists.t]\nsource = \"builtin:trackers\"\n[zones.lo]\nnetworks = [\"127.0.0.0/8\"]\nblock = [\"t\"]\n", base(&[auth.addr()]));
+    let config = format!(
+        "{}[lists.t]\nsource = \"builtin:trackers\"\n[zones.lo]\nnetworks = [\"127.0.0.0/8\"]\nblock = [\"t\"]\n",
+        base(&[auth.addr()])
+    );
     let pg = pg::start(&config, &[]).await;
-    let m = query(pg.addr, "www.example.test.", RecordType::ANY, &QueryOpts::default()).await.unwrap();
+    let m = query(
+        pg.addr,
+        "www.example.test.",
+        RecordType::ANY,
+        &QueryOpts::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(m.answers.len(), 1);
-    assert!(matches!(&m.answers[0].data, RData::HINFO(h) if h.cpu == b"RFC8482".to_vec().into_boxed_slice()), "{m:?}");
-    assert!(!auth.seen().iter().any(|q| q.qtype == RecordType::ANY), "ANY is never forwarded");
-    let m = query(pg.addr, "connect.facebook.net.", RecordType::ANY, &QueryOpts::default()).await.unwrap();
-    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "a blocked name stays blocked");
+    assert!(
+        matches!(&m.answers[0].data, RData::HINFO(h) if h.cpu == b"RFC8482".to_vec().into_boxed_slice()),
+        "{m:?}"
+    );
+    assert!(
+        !auth.seen().iter().any(|q| q.qtype == RecordType::ANY),
+        "ANY is never forwarded"
+    );
+    let m = query(
+        pg.addr,
+        "connect.facebook.net.",
+        RecordType::ANY,
+        &QueryOpts::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::NXDomain,
+        "a blocked name stays blocked"
+    );
 }
 
 #[tokio::test]
@@ -101,7 +183,10 @@ async fn tcp_connections_per_client_are_capped() {
     let auth = AuthServer::start_test_zone();
     let config = format!(
         "{}[zones.lo]\nnetworks = [\"127.0.0.0/8\"]\n",
-        base(&[auth.addr()]).replace("[upstream]", "tcp_max_connections_per_client = 2\n\n[upstream]")
+        base(&[auth.addr()]).replace(
+            "[upstream]",
+            "tcp_max_connections_per_client = 2\n\n[upstream]"
+        )
     );
     let pg = pg::start(&config, &[]).await;
     let connect = |src: &str| {
@@ -114,8 +199,25 @@ async fn tcp_connections_per_client_are_capped() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut c = connect("127.0.0.7").await.unwrap();
     let mut buf = [0u8; 1];
-    let n = tokio::time::timeout(Duration::from_secs(2), c.read(&mut buf)).await.unwrap().unwrap_or(0);
+    let n = tokio::time::timeout(Duration::from_secs(2), c.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
     assert_eq!(n, 0, "the third connection of one client is closed at once");
-    let m = query(pg.addr, "www.example.test.", RecordType::A, &QueryOpts { tcp: true, ..from(8) }).await.unwrap();
-    assert_eq!(answer_ips(&m), vec![ip("192.0.2.1")], "another client still gets in");
+    let m = query(
+        pg.addr,
+        "www.example.test.",
+        RecordType::A,
+        &QueryOpts {
+            tcp: true,
+            ..from(8)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        answer_ips(&m),
+        vec![ip("192.0.2.1")],
+        "another client still gets in"
+    );
 }

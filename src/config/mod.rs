@@ -700,7 +700,11 @@ pub struct RateLimit {
 
 impl Default for RateLimit {
     fn default() -> Self {
-        Self { qps: DEFAULT_RATE_QPS, burst: DEFAULT_RATE_BURST, drop: false }
+        Self {
+            qps: DEFAULT_RATE_QPS,
+            burst: DEFAULT_RATE_BURST,
+            drop: false,
+        }
     }
 }
 

@@ -515,7 +515,11 @@ pub(super) fn validate(
             query_log: None,
             query_log_client: None,
             // A trial or benchmark override: no per-client limit.
-            rate_limit: super::RateLimit { qps: 0.0, burst: 0.0, drop: false },
+            rate_limit: super::RateLimit {
+                qps: 0.0,
+                burst: 0.0,
+                drop: false,
+            },
         });
     }
 
@@ -716,15 +720,30 @@ fn parse_size(s: &RawSize) -> Option<u64> {
     n.checked_mul(mult)
 }
 
-fn rate_limit(cx: &mut Ctx<'_>, zone: &str, r: Option<&Spanned<super::raw::RawRateLimit>>) -> super::RateLimit {
-    let Some(r) = r else { return super::RateLimit::default() };
+fn rate_limit(
+    cx: &mut Ctx<'_>,
+    zone: &str,
+    r: Option<&Spanned<super::raw::RawRateLimit>>,
+) -> super::RateLimit {
+    let Some(r) = r else {
+        return super::RateLimit::default();
+    };
     let raw = r.get_ref();
     if !(raw.qps.is_finite() && raw.qps >= 0.0) {
-        cx.spanned(r, format!("zones.{zone}.rate_limit.qps: {} is not a rate; expected 0 (off) or more", raw.qps));
+        cx.spanned(
+            r,
+            format!(
+                "zones.{zone}.rate_limit.qps: {} is not a rate; expected 0 (off) or more",
+                raw.qps
+            ),
+        );
     }
     let burst = raw.burst.unwrap_or(raw.qps * 2.0);
     if !(burst.is_finite() && burst >= 0.0) {
-        cx.spanned(r, format!("zones.{zone}.rate_limit.burst: {burst} is not a size; expected 0 or more"));
+        cx.spanned(
+            r,
+            format!("zones.{zone}.rate_limit.burst: {burst} is not a size; expected 0 or more"),
+        );
     }
     let drop = match raw.action.as_deref() {
         None | Some("refused") => false,
@@ -734,7 +753,11 @@ fn rate_limit(cx: &mut Ctx<'_>, zone: &str, r: Option<&Spanned<super::raw::RawRa
             false
         }
     };
-    super::RateLimit { qps: raw.qps.max(0.0) as f32, burst: burst.max(0.0) as f32, drop }
+    super::RateLimit {
+        qps: raw.qps.max(0.0) as f32,
+        burst: burst.max(0.0) as f32,
+        drop,
+    }
 }
 
 fn fetch_opts(cx: &mut Ctx<'_>, name: &str, l: &Spanned<super::raw::RawList>) -> FetchOpts {

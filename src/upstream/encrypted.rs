@@ -6,18 +6,22 @@
 //! same cap given to hickory's multiplexer instead of its default 32). A connection that breaks
 //! (closed by the server, reset) is dropped and the query is sent once more on a fresh one within
 //! the same try; a connection on which [`TIMEOUTS_BEFORE_RECONNECT`] queries in a row timed out
-//! is dropped too (a silently dead peer). A failed connect (TCP, TLS handshake, certificate
-//! verification) fails the try at once and the upstream is not dialled again for
-//! [`CONNECT_BACKOFF`], so queries fail over to the next upstream without waiting.
+//! is dropped too (a silently dead peer). Connecting runs in a task of its own, bounded by the
+//! per-try timeout and shared by every query waiting for it, which records its outcome even
+//! when those queries have given up. A failed connect (TCP, TLS handshake, certificate
+//! verification, timeout) fails the waiting tries at once and the upstream is not dialled again
+//! for [`CONNECT_BACKOFF`], so queries fail over to the next upstream without waiting.
 //!
 //! The reply is the message as the upstream sent it; TC has no meaning on a stream and is not
 //! acted on.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
 use hickory_net::NetError;
 use hickory_net::h2::HttpsClientStream;
 use hickory_net::runtime::TokioRuntimeProvider;
@@ -26,7 +30,7 @@ use hickory_net::xfer::{DnsExchange, DnsHandle, FirstAnswer};
 use hickory_proto::op::{DnsRequest, DnsRequestOptions, Message, ResponseCode};
 use rustls::ClientConfig;
 use rustls::pki_types::{CertificateDer, ServerName};
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::Semaphore;
 
 use super::{MAX_IN_FLIGHT_PER_CONNECTION, Question, TryError, answers_question, build_query};
 use crate::config::{UpstreamConfig, UpstreamProtocol, UpstreamServer};
@@ -37,6 +41,7 @@ pub const CONNECT_BACKOFF: Duration = Duration::from_secs(1);
 pub const TIMEOUTS_BEFORE_RECONNECT: u32 = 3;
 
 type Exchange = DnsExchange<TokioRuntimeProvider>;
+type Connecting = Shared<BoxFuture<'static, Result<(u64, Exchange), TryError>>>;
 
 enum Kind {
     Tls(ServerName<'static>),
@@ -62,6 +67,7 @@ struct Slot {
     current: Option<(u64, Exchange)>,
     generation: u64,
     down: Option<(Instant, TryError)>,
+    connecting: Option<Connecting>,
 }
 
 impl StreamUpstream {
@@ -101,8 +107,15 @@ impl StreamUpstream {
         self.spec == *spec && self.ca == cfg.ca_certs && self.timeout == cfg.timeout
     }
 
+    fn slot(&self) -> MutexGuard<'_, Slot> {
+        match self.slot.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        }
+    }
+
     /// Sends one query on the connection (opening it if needed) and returns the reply.
-    async fn exchange(&self, m: &Message) -> Result<Message, TryError> {
+    async fn exchange(self: &Arc<Self>, m: &Message) -> Result<Message, TryError> {
         let _permit = self
             .permits
             .acquire()
@@ -120,13 +133,13 @@ impl StreamUpstream {
                 Err(NetError::Timeout) => {
                     let n = self.timeouts_in_row.fetch_add(1, Ordering::Relaxed) + 1;
                     if n >= TIMEOUTS_BEFORE_RECONNECT {
-                        self.discard(generation).await;
+                        self.discard(generation);
                     }
                     return Err(TryError::Timeout);
                 }
                 Err(e) => {
                     tracing::debug!(upstream = %self.spec, fresh, "connection failed: {e}");
-                    self.discard(generation).await;
+                    self.discard(generation);
                     if fresh {
                         return Err(TryError::Network);
                     }
@@ -136,29 +149,58 @@ impl StreamUpstream {
         Err(TryError::Network)
     }
 
-    /// The current connection, or a new one: (generation, exchange, newly opened).
-    async fn connection(&self) -> Result<(u64, Exchange, bool), TryError> {
-        let mut slot = self.slot.lock().await;
-        if let Some((g, ex)) = &slot.current {
-            return Ok((*g, ex.clone(), false));
-        }
-        if let Some((until, e)) = slot.down {
-            if Instant::now() < until {
-                return Err(e);
+    /// The current connection, or a new one (joining a connect already under way):
+    /// (generation, exchange, newly opened).
+    async fn connection(self: &Arc<Self>) -> Result<(u64, Exchange, bool), TryError> {
+        let pending = {
+            let mut slot = self.slot();
+            if let Some((g, ex)) = &slot.current {
+                return Ok((*g, ex.clone(), false));
             }
-            slot.down = None;
-        }
-        let tls = self.tls.as_ref().map_err(|_| TryError::Tls)?.clone();
-        match self.connect(tls).await {
+            if let Some((until, e)) = slot.down {
+                if Instant::now() < until {
+                    return Err(e);
+                }
+                slot.down = None;
+            }
+            match &slot.connecting {
+                Some(c) => c.clone(),
+                None => {
+                    let me = self.clone();
+                    let task = tokio::spawn(async move { me.connect_and_record().await });
+                    let c: Connecting = async move { task.await.unwrap_or(Err(TryError::Network)) }
+                        .boxed()
+                        .shared();
+                    slot.connecting = Some(c.clone());
+                    c
+                }
+            }
+        };
+        let (g, ex) = pending.await?;
+        Ok((g, ex, true))
+    }
+
+    /// Connects (within the per-try timeout) and records the outcome in the slot.
+    async fn connect_and_record(self: Arc<Self>) -> Result<(u64, Exchange), TryError> {
+        let result = match self.tls.as_ref() {
+            Err(_) => Err((TryError::Tls, "no TLS client configuration".to_owned())),
+            Ok(tls) => match tokio::time::timeout(self.timeout, self.connect(tls.clone())).await {
+                Ok(Ok(ex)) => Ok(ex),
+                Ok(Err(e)) => Err((classify(&e), e.to_string())),
+                Err(_) => Err((TryError::Timeout, "timed out".to_owned())),
+            },
+        };
+        let mut slot = self.slot();
+        slot.connecting = None;
+        match result {
             Ok(ex) => {
                 slot.generation += 1;
                 let g = slot.generation;
                 slot.current = Some((g, ex.clone()));
                 self.timeouts_in_row.store(0, Ordering::Relaxed);
-                Ok((g, ex, true))
+                Ok((g, ex))
             }
-            Err(e) => {
-                let kind = classify(&e);
+            Err((kind, e)) => {
                 if kind == TryError::Tls {
                     tracing::warn!(upstream = %self.spec, "TLS handshake failed (certificate not valid for the configured name, or not issued by a trusted CA?): {e}");
                 } else {
@@ -192,8 +234,8 @@ impl StreamUpstream {
         }
     }
 
-    async fn discard(&self, generation: u64) {
-        let mut slot = self.slot.lock().await;
+    fn discard(&self, generation: u64) {
+        let mut slot = self.slot();
         if slot.current.as_ref().is_some_and(|(g, _)| *g == generation) {
             slot.current = None;
         }
@@ -222,7 +264,7 @@ fn classify(e: &NetError) -> TryError {
 
 /// One try at a DoT / DoH upstream: FORMERR to EDNS → once more without EDNS.
 pub(super) async fn try_server(
-    up: &StreamUpstream,
+    up: &Arc<StreamUpstream>,
     q: &Question,
     time: Duration,
 ) -> Result<Message, TryError> {

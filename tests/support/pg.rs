@@ -24,8 +24,17 @@ impl Pg {
     }
 }
 
-/// `[server]` + `[upstream]` for a test config.
+/// `[server]` + `[upstream]` + `[admin]` (on a free loopback port, so parallel tests never fight
+/// over the default 9153) for a test config.
 pub fn base(upstreams: &[SocketAddr]) -> String {
+    format!(
+        "{}[admin]\nlisten = \"127.0.0.1:0\"\n\n",
+        base_without_admin(upstreams)
+    )
+}
+
+/// `[server]` + `[upstream]` only (tests that configure `[admin]` themselves).
+pub fn base_without_admin(upstreams: &[SocketAddr]) -> String {
     let ups: Vec<String> = upstreams.iter().map(|u| format!("\"{u}\"")).collect();
     format!(
         "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[upstream]\nservers = [{}]\ntimeout = \"400ms\"\ndeadline = \"1500ms\"\n\n",
