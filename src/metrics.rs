@@ -50,6 +50,8 @@ pub const RELOADS_TOTAL: &str = "pixelguard_reloads_total";
 pub const QUERY_LOG_DROPPED_TOTAL: &str = "pixelguard_query_log_dropped_total";
 /// Queries refused because the client is in no zone.
 pub const REFUSED_CLIENTS_TOTAL: &str = "pixelguard_refused_clients_total";
+/// Queries over their client's rate limit (refused or dropped), by zone.
+pub const RATE_LIMITED_TOTAL: &str = "pixelguard_rate_limited_total";
 /// Always 1; the `version` label carries the build's version.
 pub const BUILD_INFO: &str = "pixelguard_build_info";
 
@@ -71,6 +73,7 @@ pub const ALL_NAMES: &[&str] = &[
     RELOADS_TOTAL,
     QUERY_LOG_DROPPED_TOTAL,
     REFUSED_CLIENTS_TOTAL,
+    RATE_LIMITED_TOTAL,
     BUILD_INFO,
 ];
 
@@ -145,6 +148,8 @@ pub struct Metrics {
     pub query_log_dropped: IntCounter,
     /// [`REFUSED_CLIENTS_TOTAL`].
     pub refused_clients: IntCounter,
+    /// [`RATE_LIMITED_TOTAL`] {zone}.
+    pub rate_limited: IntCounterVec,
     /// [`BUILD_INFO`] {version}.
     pub build_info: IntGaugeVec,
 }
@@ -301,6 +306,12 @@ impl Metrics {
                 &r,
                 REFUSED_CLIENTS_TOTAL,
                 "Queries refused because the client address is in no zone.",
+            ),
+            rate_limited: counter_vec(
+                &r,
+                RATE_LIMITED_TOTAL,
+                "Queries over their client's rate limit (answered REFUSED or dropped), by zone.",
+                &["zone"],
             ),
             build_info: {
                 let g = IntGaugeVec::new(

@@ -700,6 +700,9 @@ impl Recorder {
             return;
         };
         z.queries[oi].inc();
+        if ev.outcome == Outcome::RateLimited {
+            self.metrics.rate_limited.with_label_values(&[zname]).inc();
+        }
         if let Some(v) = ev.verdict.filter(|v| !v.allowed) {
             let c = match &v.vendor {
                 Some(vendor) => z
