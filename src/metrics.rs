@@ -445,6 +445,7 @@ mod tests {
             .inc();
         m.blocked.with_label_values(&["kiosk", "trackers"]).inc();
         m.bypass.with_label_values(&["kiosk", "ddr"]).inc();
+        m.rate_limited.with_label_values(&["kiosk"]).inc();
         m.upstream_queries
             .with_label_values(&["192.0.2.1:53", "ok"])
             .inc();

@@ -528,6 +528,8 @@ impl Recorder {
             let name: &str = &z.name;
             let mode = z.mode.as_str();
             let queries = outcome_array(|o| m.queries.with_label_values(&[name, o.as_str()]));
+            // Pre-registered at zero, so the series exists before the first limited query.
+            let _ = m.rate_limited.with_label_values(&[name]);
             let bypass =
                 std::array::from_fn(|k| m.bypass.with_label_values(&[name, BYPASS_KINDS[k]]));
             let mut attempts = FastMap::default();
