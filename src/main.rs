@@ -11,7 +11,7 @@ use pixelguard::config::Overrides;
 fn init_logging(level: Option<&str>) {
     // hickory's per-query INFO lines cost ~30% CPU (notes P2): keep them at warn unless asked.
     let default = format!(
-        "{},hickory_server=warn,hickory_proto=warn,hickory_net=warn",
+        "{},hickory_server=warn,hickory_proto=warn,hickory_net=warn,hickory_resolver=error",
         level.unwrap_or("info")
     );
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

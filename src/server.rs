@@ -82,20 +82,39 @@ pub struct Bound {
     pub tcp: TcpListener,
 }
 
-/// Binds every listen address.
+/// Binds every listen address. With port 0 (tests), the UDP port is chosen by the kernel and TCP
+/// must get the same one; when that port's TCP side is taken, another port is tried (bounded).
 pub fn bind_all(addrs: &[SocketAddr], udp_sockets: usize) -> std::io::Result<Vec<Bound>> {
     let mut out = Vec::new();
     for &a in addrs {
-        let first = bind_udp(a)?;
-        let addr = first.local_addr()?;
-        let mut udp = vec![first];
-        for _ in 1..udp_sockets.max(1) {
-            udp.push(bind_udp(addr)?);
+        let attempts = if a.port() == 0 { 64 } else { 1 };
+        let mut last = None;
+        for _ in 0..attempts {
+            match bind_one(a, udp_sockets) {
+                Ok(b) => {
+                    out.push(b);
+                    last = None;
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
         }
-        let tcp = bind_tcp(addr)?;
-        out.push(Bound { addr, udp, tcp });
+        if let Some(e) = last {
+            return Err(e);
+        }
     }
     Ok(out)
+}
+
+fn bind_one(a: SocketAddr, udp_sockets: usize) -> std::io::Result<Bound> {
+    let first = bind_udp(a)?;
+    let addr = first.local_addr()?;
+    let mut udp = vec![first];
+    for _ in 1..udp_sockets.max(1) {
+        udp.push(bind_udp(addr)?);
+    }
+    let tcp = bind_tcp(addr)?;
+    Ok(Bound { addr, udp, tcp })
 }
 
 /// A running set of listeners.

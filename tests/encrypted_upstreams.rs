@@ -795,8 +795,11 @@ async fn load(addr: SocketAddr, workers: usize, secs: u64, name: fn(usize, u64) 
                         .unwrap();
                 i += 1;
                 sock.send(&q.to_vec().unwrap()).await.unwrap();
-                if let Ok(Ok(_)) =
+                // Only real answers count (not REFUSED from a rate limit, nor SERVFAIL).
+                if let Ok(Ok(n)) =
                     tokio::time::timeout(Duration::from_secs(1), sock.recv(&mut buf)).await
+                    && n >= 4
+                    && matches!(buf[3] & 0x0f, 0 | 3)
                 {
                     answered.fetch_add(1, Ordering::Relaxed);
                 }
@@ -831,7 +834,7 @@ async fn qps_plain_dot_recursive() {
         "$ORIGIN .\n$TTL 300\n@ 3600 IN SOA root.servers. h.root.servers. 1 7200 900 1209600 300\n@ IN NS root.servers.\nroot.servers. IN A 127.0.0.20\nleaf.servers. IN A 127.0.0.21\nexample.test. IN NS leaf.servers.\n",
     );
     let leaf = AuthServer::start_on(support::loopback(21), "example.test.", support::TEST_ZONE);
-    let zone = "[cache]\nmax_entries = 100000\n\n[zones.lo]\nnetworks = [\"127.0.0.0/8\"]\n";
+    let zone = "[cache]\nmax_entries = 100000\n\n[zones.lo]\nnetworks = [\"127.0.0.0/8\"]\nrate_limit = { qps = 0 }\n";
     let head =
         "[server]\nlisten = [\"127.0.0.1:0\"]\nudp_sockets = 1\n\n[log]\nlevel = \"warn\"\n\n";
     /// (label, config text, files).

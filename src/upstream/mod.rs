@@ -388,8 +388,3 @@ pub fn servfail_metadata(id: u16) -> Metadata {
     m.response_code = ResponseCode::ServFail;
     m
 }
-
-/// Checks a `ca_file`'s certificates the way the DoT / DoH client will use them (for `check`).
-pub fn check_tls_roots(cfg: &UpstreamConfig) -> Result<(), String> {
-    tls::client_config(&cfg.ca_certs).map(|_| ())
-}
