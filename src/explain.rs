@@ -2,6 +2,23 @@
 //! this name blocked for this client?". Both load the config and every list exactly as the daemon
 //! does (same snapshot builder), and need no network.
 
+/// Writes to stdout, ignoring errors: `pixelguard check | head` must end quietly when the reader
+/// closes the pipe, not panic.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// Like [`outln!`] without the newline.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::ops::ControlFlow;
@@ -33,16 +50,16 @@ pub fn check(source: &ConfigSource) -> i32 {
     let listen = config.server.listen.clone();
     let supply = crate::lists::supply::ListSupply::new(&config.state_dir);
     let snap = Snapshot::build(config, None, Some(&supply));
-    println!("{origin}: ok");
+    outln!("{origin}: ok");
     for line in summary(&snap, &listen) {
-        println!("  {line}");
+        outln!("  {line}");
     }
     for l in &snap.lists {
-        print!("{}", list_report(l));
+        out!("{}", list_report(l));
     }
     let missing = snap.lists.iter().filter(|l| l.error.is_some()).count();
     if missing > 0 {
-        println!("warning: {missing} list(s) not loaded; the daemon would start without them");
+        outln!("warning: {missing} list(s) not loaded; the daemon would start without them");
     }
     exit::OK
 }
@@ -319,7 +336,7 @@ pub fn explain(source: &ConfigSource, client: IpAddr, name: &str, qtype: &str) -
     };
     let supply = crate::lists::supply::ListSupply::new(&config.state_dir);
     let snap = Snapshot::build(config, None, Some(&supply));
-    print!("{}", explain_text(&snap, client, name, qtype));
+    out!("{}", explain_text(&snap, client, name, qtype));
     exit::OK
 }
 
@@ -361,7 +378,7 @@ pub async fn lists(config: &crate::config::Config, update: bool) -> i32 {
                 if supply.compiled(&lc.name).is_none() {
                     failed = true;
                 }
-                println!(
+                outln!(
                     "{}: {u}: {state}; {} entries{}{}",
                     lc.name,
                     st.entries,
@@ -373,7 +390,7 @@ pub async fn lists(config: &crate::config::Config, update: bool) -> i32 {
             }
             other => {
                 let l = crate::lists::load(lc);
-                println!(
+                outln!(
                     "{}: {other}: local; {} entries{}",
                     lc.name,
                     l.entries(),

@@ -221,3 +221,92 @@ async fn tcp_connections_per_client_are_capped() {
         "another client still gets in"
     );
 }
+
+#[tokio::test]
+async fn a_dead_upstream_is_skipped_then_probed_again() {
+    let auth = AuthServer::start_test_zone();
+    let silent = support::ScriptedUpstream::start(support::scripted::silence());
+    // Cache off, so every query goes upstream.
+    let config = format!(
+        "{}[zones.lo]\nnetworks = [\"127.0.0.0/8\"]\n",
+        base(&[silent.addr(), auth.addr()])
+            .replace("[upstream]", "[cache]\nmax_entries = 0\n\n[upstream]")
+    );
+    let pg = pg::start(&config, &[]).await;
+    let o = QueryOpts {
+        timeout: Duration::from_secs(3),
+        ..Default::default()
+    };
+    for _ in 0..3 {
+        let m = query(pg.addr, "www.example.test.", RecordType::A, &o)
+            .await
+            .unwrap();
+        assert_eq!(answer_ips(&m).len(), 1, "answered by the second upstream");
+    }
+    let tried = silent.count();
+    assert!(tried >= 3);
+    // Backed off: the next queries go straight to the healthy upstream, fast.
+    for _ in 0..5 {
+        let t = std::time::Instant::now();
+        let m = query(pg.addr, "mail.example.test.", RecordType::A, &o)
+            .await
+            .unwrap();
+        assert_eq!(answer_ips(&m).len(), 1);
+        assert!(
+            t.elapsed() < Duration::from_millis(300),
+            "no timeout spent on the dead upstream: {:?}",
+            t.elapsed()
+        );
+    }
+    assert_eq!(silent.count(), tried, "skipped while backed off");
+    // After the back-off period the dead upstream is probed again.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let _ = query(pg.addr, "www.example.test.", RecordType::A, &o)
+        .await
+        .unwrap();
+    assert_eq!(silent.count(), tried + 1, "probed once after the back-off");
+}
+
+#[tokio::test]
+async fn fastest_strategy_prefers_the_quicker_upstream() {
+    let auth = AuthServer::start_test_zone();
+    let slow = support::ScriptedUpstream::start(support::scripted::delayed(
+        Duration::from_millis(120),
+        support::scripted::answer_a(ip("192.0.2.99"), 60),
+    ));
+    let config = format!(
+        "{}[zones.lo]\nnetworks = [\"127.0.0.0/8\"]\n",
+        base(&[slow.addr(), auth.addr()]).replace(
+            "[upstream]",
+            "[cache]\nmax_entries = 0\n\n[upstream]\nstrategy = \"fastest\""
+        )
+    );
+    let pg = pg::start(&config, &[]).await;
+    let o = QueryOpts {
+        timeout: Duration::from_secs(3),
+        ..Default::default()
+    };
+    // The first query measures the slow one (tried first: never measured), then the fast one is
+    // measured when the slow one... answers; make the fast one known by asking until both have RTTs.
+    for _ in 0..3 {
+        let _ = query(pg.addr, "www.example.test.", RecordType::A, &o)
+            .await
+            .unwrap();
+    }
+    let before = slow.count();
+    let mut fast_answers = 0;
+    for _ in 0..10 {
+        let m = query(pg.addr, "www.example.test.", RecordType::A, &o)
+            .await
+            .unwrap();
+        if answer_ips(&m) == vec![ip("192.0.2.1")] {
+            fast_answers += 1;
+        }
+    }
+    assert_eq!(fast_answers, 10, "all from the fast upstream");
+    assert_eq!(
+        slow.count(),
+        before,
+        "the slow one is not asked while the fast one is healthy"
+    );
+}

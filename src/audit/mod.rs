@@ -581,7 +581,11 @@ pub fn run(source: &ConfigSource, args: &AuditArgs) -> i32 {
             serde_json::to_string_pretty(&report::sarif(&report)).unwrap_or_default() + "\n"
         }
     };
-    print!("{out}");
+    {
+        use std::io::Write as _;
+        // A closed pipe (`| head`) ends the output quietly.
+        let _ = std::io::stdout().write_all(out.as_bytes());
+    }
     exit_code(&report, args.fail_on)
 }
 

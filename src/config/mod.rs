@@ -285,6 +285,8 @@ pub struct UpstreamConfig {
     pub qname_minimization: bool,
     /// Name-server address → port (instead of 53) in recursive mode; for tests and labs.
     pub recursion_ports: Vec<SocketAddr>,
+    /// How healthy upstreams are ordered.
+    pub strategy: crate::upstream::health::Strategy,
 }
 
 /// How cache misses are resolved.

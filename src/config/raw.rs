@@ -96,6 +96,8 @@ pub struct RawUpstream {
     /// server `IP` to `PORT` instead of 53 (and allowing `IP` even if it is a loopback or private
     /// address).
     pub recursion_ports: Vec<Spanned<String>>,
+    /// "ordered" (configured order) or "fastest" (lowest smoothed RTT first).
+    pub strategy: Option<Spanned<String>>,
 }
 
 impl Default for RawUpstream {
@@ -109,6 +111,7 @@ impl Default for RawUpstream {
             ca_file: None,
             qname_minimization: true,
             recursion_ports: Vec::new(),
+            strategy: None,
         }
     }
 }

@@ -250,6 +250,16 @@ pub(super) fn validate(
         roots,
         qname_minimization: raw.upstream.qname_minimization,
         recursion_ports,
+        strategy: match raw.upstream.strategy.as_ref().map(|s| s.get_ref().as_str()) {
+            None | Some("ordered") => crate::upstream::health::Strategy::Ordered,
+            Some("fastest") => crate::upstream::health::Strategy::Fastest,
+            Some(other) => {
+                if let Some(s) = &raw.upstream.strategy {
+                    cx.spanned(s, format!("upstream.strategy: unknown strategy {other:?}; expected ordered or fastest"));
+                }
+                crate::upstream::health::Strategy::Ordered
+            }
+        },
     };
 
     let cache = CacheConfig {

@@ -18,6 +18,7 @@
 //! first), so it is never sent to any server, not even as a parent's NS probe.
 
 mod encrypted;
+pub mod health;
 mod plain;
 mod recursive;
 mod tls;
@@ -114,6 +115,7 @@ struct Inner {
     backend: Backend,
     timeout: Duration,
     deadline: Duration,
+    strategy: health::Strategy,
     inflight: Mutex<HashMap<Key, Pending>>,
     observer: OnceLock<Arc<dyn TryObserver>>,
 }
@@ -129,6 +131,7 @@ enum Backend {
 struct Server {
     spec: UpstreamServer,
     link: Link,
+    health: Arc<health::Health>,
 }
 
 #[derive(Clone)]
@@ -145,9 +148,15 @@ impl Upstreams {
             .map(|a| Server {
                 spec: UpstreamServer::plain(a),
                 link: Link::Plain,
+                health: Arc::default(),
             })
             .collect();
-        Self::assemble(Backend::Forward(servers), timeout, deadline)
+        Self::assemble(
+            Backend::Forward(servers),
+            timeout,
+            deadline,
+            health::Strategy::Ordered,
+        )
     }
 
     /// The upstream set an `[upstream]` config describes. Connections (DoT / DoH) and the
@@ -176,9 +185,15 @@ impl Upstreams {
                                 }))
                             }
                         };
+                        // Health carries over for the same address and protocol.
+                        let health = old
+                            .iter()
+                            .find(|o| o.spec == *spec)
+                            .map_or_else(Arc::default, |o| o.health.clone());
                         Server {
                             spec: spec.clone(),
                             link,
+                            health,
                         }
                     })
                     .collect();
@@ -204,10 +219,15 @@ impl Upstreams {
                 }
             }
         };
-        Self::assemble(backend, cfg.timeout, cfg.deadline)
+        Self::assemble(backend, cfg.timeout, cfg.deadline, cfg.strategy)
     }
 
-    fn assemble(backend: Backend, timeout: Duration, deadline: Duration) -> Self {
+    fn assemble(
+        backend: Backend,
+        timeout: Duration,
+        deadline: Duration,
+        strategy: health::Strategy,
+    ) -> Self {
         let servers = match &backend {
             Backend::Forward(s) => s.iter().map(|s| s.spec.addr).collect(),
             Backend::Recursive(..) => vec![RECURSOR_ADDR],
@@ -218,6 +238,7 @@ impl Upstreams {
                 backend,
                 timeout,
                 deadline,
+                strategy,
                 inflight: Mutex::new(HashMap::new()),
                 observer: OnceLock::new(),
             }),
@@ -311,7 +332,9 @@ impl Inner {
     async fn forward(&self, servers: &[Server], q: &Question) -> Option<UpstreamAnswer> {
         let start = Instant::now();
         let mut last_reply: Option<UpstreamAnswer> = None;
-        for s in servers {
+        let healths: Vec<&health::Health> = servers.iter().map(|s| &*s.health).collect();
+        for i in health::order(&healths, self.strategy, start) {
+            let Some(s) = servers.get(i) else { continue };
             let server = s.spec.addr;
             let remaining = self.deadline.saturating_sub(start.elapsed());
             if remaining.is_zero() {
@@ -331,6 +354,15 @@ impl Inner {
                     Err(e) => e.as_str(),
                 };
                 o.tried(server, label, tried_at.elapsed());
+            }
+            match &result {
+                Ok(m)
+                    if m.metadata.response_code != ResponseCode::ServFail
+                        && m.metadata.response_code != ResponseCode::Refused =>
+                {
+                    s.health.ok(tried_at.elapsed())
+                }
+                _ => s.health.failed(Instant::now()),
             }
             match result {
                 Ok(message) => {
