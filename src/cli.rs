@@ -72,6 +72,10 @@ pub enum Command {
         /// The query type.
         #[arg(default_value = "A")]
         qtype: String,
+        /// Also resolve the name through the configured upstream and check the answer's
+        /// CNAME / HTTPS / SVCB targets (CNAME uncloaking), as the daemon would.
+        #[arg(long)]
+        resolve: bool,
     },
     /// Manage list sources.
     Lists {

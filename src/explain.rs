@@ -322,7 +322,13 @@ fn describe_reply(r: &respond::Reply) -> String {
 }
 
 /// `pixelguard explain`.
-pub fn explain(source: &ConfigSource, client: IpAddr, name: &str, qtype: &str) -> i32 {
+pub fn explain(
+    source: &ConfigSource,
+    client: IpAddr,
+    name: &str,
+    qtype: &str,
+    resolve: bool,
+) -> i32 {
     let config = match source.load() {
         Ok(c) => c,
         Err(e) => {
@@ -337,7 +343,123 @@ pub fn explain(source: &ConfigSource, client: IpAddr, name: &str, qtype: &str) -
     let supply = crate::lists::supply::ListSupply::new(&config.state_dir);
     let snap = Snapshot::build(config, None, Some(&supply));
     out!("{}", explain_text(&snap, client, name, qtype));
+    if resolve {
+        out!("{}", explain_resolved(&snap, client, name, qtype));
+    }
     exit::OK
+}
+
+/// `explain --resolve`: asks the configured upstream (exactly as the daemon would, unless the
+/// name is blocked: a blocked name is never sent) and checks the answer's alias targets.
+fn explain_resolved(snap: &Snapshot, client: IpAddr, name: &str, qtype: RecordType) -> String {
+    let mut s = String::new();
+    let lower = name.trim_end_matches('.').to_ascii_lowercase();
+    let Some((_, zone)) = snap.zone_of(client) else {
+        return s;
+    };
+    let q = QueryName::new(lower.as_bytes());
+    if zone.mode == Mode::Enforce
+        && matches!(
+            policy::decide(&snap.lists, zone, &q),
+            Some(Decision::Block(..))
+        )
+    {
+        let _ = writeln!(
+            s,
+            "resolve   not sent: the name is blocked in this zone, so it never reaches an upstream"
+        );
+        return s;
+    }
+    let Ok(qn) = Name::from_str(&format!("{lower}.")) else {
+        return s;
+    };
+    let question = crate::upstream::Question {
+        query: hickory_proto::op::Query::query(qn, qtype),
+        dnssec_ok: false,
+        checking_disabled: false,
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = writeln!(s, "resolve   cannot start a runtime: {e}");
+            return s;
+        }
+    };
+    let Some(ans) = rt.block_on(snap.upstreams.resolve(&question)) else {
+        let _ = writeln!(
+            s,
+            "resolve   every upstream failed: the client would get SERVFAIL"
+        );
+        return s;
+    };
+    let m = &ans.message;
+    let _ = writeln!(
+        s,
+        "resolve   {} answered {} with {} record(s)",
+        ans.server,
+        rcode_name(m.metadata.response_code),
+        m.answers.len()
+    );
+    let mut hit = false;
+    for r in &m.answers {
+        let target = match &r.data {
+            hickory_proto::rr::RData::CNAME(c) => c.0.to_ascii(),
+            hickory_proto::rr::RData::HTTPS(h) if h.0.svc_priority == 0 => {
+                h.0.target_name.to_ascii()
+            }
+            hickory_proto::rr::RData::SVCB(v) if v.svc_priority == 0 => v.target_name.to_ascii(),
+            _ => continue,
+        };
+        let t = target.trim_end_matches('.').to_ascii_lowercase();
+        let tq = QueryName::new(t.as_bytes());
+        match policy::decide_target(&snap.lists, zone, &tq) {
+            Some(Decision::Block(v, _)) => {
+                hit = true;
+                let _ = writeln!(
+                    s,
+                    "uncloak   {} {} -> {t}: blocked by list {} rule {} ({})",
+                    r.name,
+                    r.record_type(),
+                    v.list_name,
+                    v.rule,
+                    v.ede_text()
+                );
+            }
+            Some(Decision::Allow(v)) => {
+                let _ = writeln!(
+                    s,
+                    "uncloak   {} {} -> {t}: allowed by list {} rule {}",
+                    r.name,
+                    r.record_type(),
+                    v.list_name,
+                    v.rule
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    s,
+                    "uncloak   {} {} -> {t}: no rule",
+                    r.name,
+                    r.record_type()
+                );
+            }
+        }
+    }
+    if hit {
+        let _ = writeln!(
+            s,
+            "decision  {}: a CNAME-cloaked tracker",
+            if zone.mode == Mode::Enforce && zone.uncloak {
+                "blocked (the zone's block response, for the original name)"
+            } else {
+                "would block (log mode or uncloak off)"
+            }
+        );
+    }
+    s
 }
 
 /// `pixelguard lists update|status`: downloads every remote list once (update) and prints the

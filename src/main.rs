@@ -41,7 +41,8 @@ fn main() -> ExitCode {
             client,
             name,
             qtype,
-        } => pixelguard::explain::explain(&source, client, &name, &qtype),
+            resolve,
+        } => pixelguard::explain::explain(&source, client, &name, &qtype, resolve),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

@@ -433,3 +433,40 @@ fn explain_on_the_reference_config() {
         .unwrap();
     assert!(String::from_utf8(out.stdout).unwrap().contains("REFUSED"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_resolve_follows_cnames_through_the_upstream() {
+    let auth = AuthServer::start_test_zone();
+    let dir = pg::folder(
+        &format!(
+            "{}[lists.trackers]\nsource = \"builtin:trackers\"\n[zones.lo]\nnetworks = [\"127.0.0.0/8\"]\nblock = [\"trackers\"]\n",
+            base(&[auth.addr()])
+        ),
+        &[],
+    );
+    let cfg = dir.path().join("pixelguard.toml");
+    let run = move |name: &'static str| {
+        let cfg = cfg.clone();
+        tokio::task::spawn_blocking(move || {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_pixelguard"))
+                .args(["explain", "--resolve", "--client", "127.0.0.1", name])
+                .arg("--config")
+                .arg(&cfg)
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap()
+        })
+    };
+    let text = run("metrics.example.test").await.unwrap();
+    assert!(text.contains("metrics.example.test. CNAME -> x.sc.omtrdc.net: blocked by list trackers rule sc.omtrdc.net"), "{text}");
+    assert!(
+        text.contains("decision  blocked (the zone's block response"),
+        "{text}"
+    );
+    let text = run("connect.facebook.net").await.unwrap();
+    assert!(
+        text.contains("resolve   not sent: the name is blocked"),
+        "{text}"
+    );
+    assert!(!auth.seen().iter().any(|q| q.name.contains("facebook")));
+}
