@@ -310,3 +310,49 @@ async fn fastest_strategy_prefers_the_quicker_upstream() {
         "the slow one is not asked while the fast one is healthy"
     );
 }
+
+#[tokio::test]
+async fn pipelined_tcp_queries_are_answered_without_head_of_line_blocking() {
+    use hickory_proto::op::{Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::Name;
+    use tokio::io::AsyncWriteExt;
+    let slow = support::ScriptedUpstream::start(support::scripted::delayed(
+        Duration::from_millis(600),
+        support::scripted::answer_a(ip("192.0.2.50"), 60),
+    ));
+    let config = format!(
+        "{}[lists.t]\nsource = \"builtin:trackers\"\n[zones.lo]\nnetworks = [\"127.0.0.0/8\"]\nblock = [\"t\"]\n",
+        base(&[slow.addr()]).replace("timeout = \"400ms\"", "timeout = \"1s\"")
+    );
+    let pg = pg::start(&config, &[]).await;
+    let frame = |id: u16, name: &str| {
+        let mut m = Message::new(id, MessageType::Query, OpCode::Query);
+        m.metadata.recursion_desired = true;
+        m.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
+        let b = m.to_vec().unwrap();
+        let mut out = (b.len() as u16).to_be_bytes().to_vec();
+        out.extend_from_slice(&b);
+        out
+    };
+    let mut s = tokio::net::TcpStream::connect(pg.addr).await.unwrap();
+    // First a slow cache miss, then a blocked name, on one connection, back to back.
+    let mut both = frame(1, "slow.example.test.");
+    both.extend(frame(2, "connect.facebook.net."));
+    s.write_all(&both).await.unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let mut len = [0u8; 2];
+        tokio::time::timeout(Duration::from_secs(3), s.read_exact(&mut len))
+            .await
+            .unwrap()
+            .unwrap();
+        let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        s.read_exact(&mut buf).await.unwrap();
+        ids.push(Message::from_vec(&buf).unwrap().metadata.id);
+    }
+    assert_eq!(
+        ids,
+        vec![2, 1],
+        "the blocked answer did not wait behind the slow one"
+    );
+}
