@@ -16,13 +16,7 @@ use std::process::Command;
 /// Config keys being added by work in flight (admin API, query log, list supply). A config that
 /// uses them is checked with those tables or keys taken out, and a note is printed, until the
 /// binary accepts them; once it does, the full file is checked. Empty this when they have landed.
-const IN_FLIGHT_KEYS: &[&str] = &[
-    "admin",
-    "query_log",
-    "state_dir",
-    "zones.*.query_log",
-    "zones.*.query_log_client",
-];
+const IN_FLIGHT_KEYS: &[&str] = &[];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -976,7 +970,8 @@ const TOP_LEVEL_KEYS: &[&str] = &["state_dir", "strict_start"];
 /// top-level key) exists in the reference config (zones and lists by any name).
 #[test]
 fn operations_guide_names_only_existing_config_keys() {
-    let reference: toml::Table = read("config/pixelguard.toml").parse().expect("TOML");
+    let reference_text = read("config/pixelguard.toml");
+    let reference: toml::Table = reference_text.parse().expect("TOML");
     let doc = read("docs/operations.md");
     let mut named = Vec::new();
     for (i, span) in doc.split('`').enumerate() {
@@ -1010,7 +1005,18 @@ fn operations_guide_names_only_existing_config_keys() {
                 cur.is_some()
             }
         };
-        if !found {
+        // Secrets with no default (admin.token, query_log.key) are documented as commented-out
+        // examples in the reference config: `# token = "..."` under their table.
+        let documented = || {
+            let table = format!("\n[{}]\n", parts[0]);
+            let last = parts[parts.len() - 1];
+            reference_text
+                .split(table.as_str())
+                .nth(1)
+                .and_then(|rest| rest.split("\n[").next())
+                .is_some_and(|body| body.contains(&format!("\n# {last} = ")))
+        };
+        if !found && !documented() {
             missing.push(path.clone());
         }
     }
