@@ -80,6 +80,56 @@ async fn random_and_mutated_packets_never_stop_the_server() {
         }
         let _ = sock.send_to(&p, pg.addr);
     }
+    // Crafted malformations: QDCOUNT 0 and 2, a compression loop, a huge label, a label running
+    // past the end, counts that promise records that are not there, a lone header.
+    let mut crafted: Vec<Vec<u8>> = Vec::new();
+    let hdr = |qd: u16, an: u16, ar: u16| {
+        let mut h = vec![0xab, 0xcd, 0x01, 0x00];
+        h.extend_from_slice(&qd.to_be_bytes());
+        h.extend_from_slice(&an.to_be_bytes());
+        h.extend_from_slice(&0u16.to_be_bytes());
+        h.extend_from_slice(&ar.to_be_bytes());
+        h
+    };
+    crafted.push(hdr(0, 0, 0));
+    let mut two = seeds[0].clone();
+    two[5] = 2;
+    crafted.push(two);
+    let mut lp = hdr(1, 0, 0);
+    lp.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]); // name pointing at itself
+    crafted.push(lp);
+    let mut huge = hdr(1, 0, 0);
+    huge.push(63);
+    huge.extend(std::iter::repeat_n(b'a', 63));
+    for _ in 0..5 {
+        huge.push(63);
+        huge.extend(std::iter::repeat_n(b'b', 63));
+    }
+    huge.extend_from_slice(&[0, 0, 1, 0, 1]); // a name over 255 bytes
+    crafted.push(huge);
+    let mut past = hdr(1, 0, 0);
+    past.extend_from_slice(&[40, b'a', b'b']);
+    crafted.push(past);
+    let mut promise = seeds[0].clone();
+    promise[7] = 5; // ANCOUNT 5, no answers follow
+    crafted.push(promise);
+    crafted.push(vec![0xab, 0xcd]);
+    for p in &crafted {
+        let _ = sock.send_to(p, pg.addr);
+        if let Ok(mut t) = tokio::net::TcpStream::connect(pg.addr).await {
+            let mut framed = (p.len() as u16).to_be_bytes().to_vec();
+            framed.extend_from_slice(p);
+            let _ = t.write_all(&framed).await;
+        }
+    }
+    // Half-open TCP connections: a length prefix promising more than is ever sent.
+    let mut half_open = Vec::new();
+    for _ in 0..20 {
+        if let Ok(mut t) = tokio::net::TcpStream::connect(pg.addr).await {
+            let _ = t.write_all(&[0x01, 0x00, 0xab]).await;
+            half_open.push(t);
+        }
+    }
     // The same over TCP, including bad length prefixes.
     for _ in 0..100 {
         if let Ok(mut s) = tokio::net::TcpStream::connect(pg.addr).await {

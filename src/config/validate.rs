@@ -1035,3 +1035,29 @@ mod tests {
         assert_eq!(got.len(), 3);
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::super::{Config, Overrides};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        /// The config loader on arbitrary text: an error or a config, never a panic.
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,400}") {
+            let _ = Config::from_str(&text, "fuzz.toml", std::path::Path::new("."), &Overrides::default());
+        }
+
+        /// Near-valid configs: real keys with arbitrary values.
+        #[test]
+        fn real_keys_arbitrary_values_never_panic(listen in "\\PC{0,30}", net in "\\PC{0,30}", resp in "\\PC{0,20}", qps in any::<f64>()) {
+            let text = format!(
+                "[server]\nlisten = [{listen:?}]\n[upstream]\nservers = [\"127.0.0.1:53\"]\n[zones.z]\nnetworks = [{net:?}]\nresponse = {resp:?}\nrate_limit = {{ qps = {qps:?} }}\n"
+            );
+            let _ = Config::from_str(&text, "fuzz.toml", std::path::Path::new("."), &Overrides::default());
+        }
+    }
+}
