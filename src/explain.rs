@@ -405,15 +405,9 @@ fn explain_resolved(snap: &Snapshot, client: IpAddr, name: &str, qtype: RecordTy
     );
     let mut hit = false;
     for r in &m.answers {
-        let target = match &r.data {
-            hickory_proto::rr::RData::CNAME(c) => c.0.to_ascii(),
-            hickory_proto::rr::RData::HTTPS(h) if h.0.svc_priority == 0 => {
-                h.0.target_name.to_ascii()
-            }
-            hickory_proto::rr::RData::SVCB(v) if v.svc_priority == 0 => v.target_name.to_ascii(),
-            _ => continue,
+        let Some(t) = respond::alias_target(&r.data) else {
+            continue;
         };
-        let t = target.trim_end_matches('.').to_ascii_lowercase();
         let tq = QueryName::new(t.as_bytes());
         match policy::decide_target(&snap.lists, zone, &tq) {
             Some(Decision::Block(v, _)) => {

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::{MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::{RData, RecordType};
+use hickory_proto::rr::RecordType;
 use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 
@@ -621,17 +621,10 @@ impl MsgRef {
 /// lists and the catalogue's cloak targets.
 fn uncloak(snap: &Snapshot, zone: &ZonePolicy, m: &hickory_proto::op::Message) -> Option<Verdict> {
     for r in &m.answers {
-        let target = match &r.data {
-            RData::CNAME(c) => &c.0,
-            RData::HTTPS(h) if h.0.svc_priority == 0 => &h.0.target_name,
-            RData::SVCB(s) if s.svc_priority == 0 => &s.target_name,
-            _ => continue,
-        };
-        let t = target.to_ascii().to_ascii_lowercase();
-        let t = t.strip_suffix('.').unwrap_or(&t);
-        if t.is_empty() {
+        let Some(t) = respond::alias_target(&r.data) else {
             continue;
-        }
+        };
+        let t = t.as_str();
         let q = QueryName::new(t.as_bytes());
         match policy::decide_target(&snap.lists, zone, &q) {
             Some(Decision::Block(mut v, _)) => {

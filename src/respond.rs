@@ -223,6 +223,28 @@ pub fn rfc8482(asked: &Asked<'_>) -> Reply {
     }
 }
 
+/// The alias target of an answer record, lower case without the trailing dot, for uncloaking:
+/// a CNAME or DNAME target, or the target of an HTTPS / SVCB record in AliasMode (priority 0).
+/// DNAME arrives as opaque rdata in hickory 0.26; its target is an uncompressed name (RFC 6672).
+pub fn alias_target(r: &RData) -> Option<String> {
+    let name = match r {
+        RData::CNAME(c) => c.0.clone(),
+        RData::HTTPS(h) if h.0.svc_priority == 0 => h.0.target_name.clone(),
+        RData::SVCB(s) if s.svc_priority == 0 => s.target_name.clone(),
+        RData::Unknown {
+            code: RecordType::DNAME,
+            rdata,
+        } => {
+            use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+            Name::read(&mut BinDecoder::new(&rdata.anything)).ok()?
+        }
+        _ => return None,
+    };
+    let t = name.to_ascii().to_ascii_lowercase();
+    let t = t.strip_suffix('.').unwrap_or(&t).to_owned();
+    (!t.is_empty()).then_some(t)
+}
+
 /// A local negative answer (canaries): NXDOMAIN or NODATA with a SOA, EDE "Filtered".
 pub fn local_negative(asked: &Asked<'_>, nxdomain: bool, ttl: u32, text: &str) -> Reply {
     let mut r = Reply {
@@ -318,4 +340,33 @@ pub fn read_ede(m: &Message) -> Vec<(u16, String)> {
             _ => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::rr::rdata::{CNAME, NULL};
+    use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+
+    #[test]
+    fn alias_targets_of_cname_dname_and_alias_mode_svcb() {
+        let n = |s: &str| Name::from_ascii(s).unwrap();
+        assert_eq!(
+            alias_target(&RData::CNAME(CNAME(n("X.Sc.Omtrdc.NET.")))).as_deref(),
+            Some("x.sc.omtrdc.net")
+        );
+        let mut wire = Vec::new();
+        n("metrics.tracker.example.")
+            .emit(&mut BinEncoder::new(&mut wire))
+            .unwrap();
+        let dname = RData::Unknown {
+            code: RecordType::DNAME,
+            rdata: NULL::with(wire),
+        };
+        assert_eq!(
+            alias_target(&dname).as_deref(),
+            Some("metrics.tracker.example")
+        );
+        assert_eq!(alias_target(&RData::A(A::new(192, 0, 2, 1))), None);
+    }
 }

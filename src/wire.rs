@@ -8,7 +8,7 @@
 //! Tests check that both paths produce the same messages.
 
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::{RData, RecordType};
+use hickory_proto::rr::RecordType;
 
 use crate::config::BlockResponse;
 use crate::policy::RuleAction;
@@ -200,15 +200,7 @@ pub fn build_wire(m: &Message, dnssec_ok: bool, qtype: RecordType) -> Option<Wir
     let ttls = ttl_offsets(&bytes)?;
     let mut alias_targets = Vec::new();
     for r in &m.answers {
-        let t = match &r.data {
-            RData::CNAME(c) => &c.0,
-            RData::HTTPS(h) if h.0.svc_priority == 0 => &h.0.target_name,
-            RData::SVCB(s) if s.svc_priority == 0 => &s.target_name,
-            _ => continue,
-        };
-        let t = t.to_ascii().to_ascii_lowercase();
-        let t = t.strip_suffix('.').unwrap_or(&t).to_owned();
-        if !t.is_empty() {
+        if let Some(t) = crate::respond::alias_target(&r.data) {
             alias_targets.push(t.into_boxed_str());
         }
     }
