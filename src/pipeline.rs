@@ -147,21 +147,7 @@ impl Pipeline {
         // 2. Zone: everything after this is per-zone policy; a client in no zone is refused here,
         //    before it can cost an upstream query (pixelguard is never an open resolver).
         let Some((zone_id, zone)) = snap.zone_of(client) else {
-            self.recorder.record(&Event {
-                zone: None,
-                zone_id: None,
-                client,
-                qname: qname_str,
-                qtype,
-                outcome: Outcome::Refused,
-                verdict: None,
-                mode: "off",
-                bypass: None,
-                rcode: ResponseCode::Refused,
-                upstream: None,
-                cache: None,
-                elapsed: start.elapsed(),
-            });
+            self.record_no_zone(client, qname_str, qtype, start);
             return respond::send_code(request, ResponseCode::Refused, handle).await;
         };
         // 2b. Per-client rate limit, before any work is spent on the query.
@@ -393,21 +379,7 @@ impl Pipeline {
         let qtype = RecordType::from(q.qtype);
         let Some((zone_id, zone)) = snap.zone_of(client) else {
             wire::encode_refused(out, &q);
-            self.recorder.record(&Event {
-                zone: None,
-                zone_id: None,
-                client,
-                qname,
-                qtype,
-                outcome: Outcome::Refused,
-                verdict: None,
-                mode: "off",
-                bypass: None,
-                rcode: ResponseCode::Refused,
-                upstream: None,
-                cache: None,
-                elapsed: start.elapsed(),
-            });
+            self.record_no_zone(client, qname, qtype, start);
             return true;
         };
         // The rate limit is charged only where this path answers: a query handed to the full
@@ -538,6 +510,25 @@ impl Pipeline {
         true
     }
 
+    /// A client in no zone: refused (both paths).
+    fn record_no_zone(&self, client: IpAddr, qname: &str, qtype: RecordType, start: Instant) {
+        self.recorder.record(&Event {
+            zone: None,
+            zone_id: None,
+            client,
+            qname,
+            qtype,
+            outcome: Outcome::Refused,
+            verdict: None,
+            mode: "off",
+            bypass: None,
+            rcode: ResponseCode::Refused,
+            upstream: None,
+            cache: None,
+            elapsed: start.elapsed(),
+        });
+    }
+
     fn record_limited(
         &self,
         zone_id: crate::zones::ZoneId,
@@ -547,21 +538,18 @@ impl Pipeline {
         qtype: RecordType,
         start: Instant,
     ) {
-        self.recorder.record(&Event {
-            zone: Some(&zone.name),
-            zone_id: Some(zone_id),
+        self.record_fast(
+            zone_id,
+            zone,
             client,
             qname,
             qtype,
-            outcome: Outcome::RateLimited,
-            verdict: None,
-            mode: zone.mode.as_str(),
-            bypass: None,
-            rcode: ResponseCode::Refused,
-            upstream: None,
-            cache: None,
-            elapsed: start.elapsed(),
-        });
+            Outcome::RateLimited,
+            None,
+            ResponseCode::Refused,
+            None,
+            start,
+        );
     }
 
     #[allow(clippy::too_many_arguments)]
