@@ -57,6 +57,32 @@ pub fn check(source: &ConfigSource) -> i32 {
     for l in &snap.lists {
         out!("{}", list_report(l));
     }
+    // Remote lists: what the disk copy in state_dir says (check does not download).
+    for (name, url, st) in supply.status() {
+        let age = |t: u64| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            humantime::format_duration(std::time::Duration::from_secs(now.saturating_sub(t)))
+                .to_string()
+        };
+        outln!(
+            "  remote {name}: {url}: {} entries from the disk copy{}, {}{}",
+            st.entries,
+            st.last_success
+                .map(|t| format!(" downloaded {} ago", age(t)))
+                .unwrap_or_default(),
+            if st.stale {
+                "stale until the daemon downloads it"
+            } else {
+                "fresh"
+            },
+            st.last_failure
+                .as_ref()
+                .map(|(t, r)| format!(", last failure {r} {} ago", age(*t)))
+                .unwrap_or_default()
+        );
+    }
     let missing = snap.lists.iter().filter(|l| l.error.is_some()).count();
     if missing > 0 {
         outln!("warning: {missing} list(s) not loaded; the daemon would start without them");

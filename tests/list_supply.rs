@@ -237,6 +237,28 @@ async fn starts_from_the_disk_copy_without_network() {
     let cfg = config(dir.path(), auth.addr(), &url, "");
     let app = start(&cfg).await.unwrap();
     app.shutdown().await;
+    // `check` reports the remote list from its disk copy (it never downloads).
+    let cfg2 = cfg.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pixelguard"))
+            .arg("check")
+            .arg("--config")
+            .arg(&cfg2)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("remote remote: http://")
+            && text.contains("6 entries from the disk copy downloaded"),
+        "{text}"
+    );
+    assert!(
+        text.contains("stale until the daemon downloads it"),
+        "{text}"
+    );
 
     // Same list URL, but nothing answers there now (a closed loopback port).
     let closed = std::net::TcpListener::bind("127.0.0.1:0")

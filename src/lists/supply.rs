@@ -240,6 +240,8 @@ impl ListSupply {
                 }
                 entry.status.entries = list.entries();
                 entry.status.stale = true;
+                // The copy's download time is the last known success.
+                entry.status.last_success = (meta.fetched > 0).then_some(meta.fetched);
                 entry.digest = digest(&bytes);
                 entry.etag = meta.etag;
                 entry.last_modified = meta.last_modified;
