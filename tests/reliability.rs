@@ -36,6 +36,7 @@ async fn per_client_rate_limits_refuse_or_drop() {
     );
     let pg = pg::start(&config, &[]).await;
     let (mut ok, mut refused) = (0, 0);
+    let t0 = std::time::Instant::now();
     for _ in 0..30 {
         let m = query(pg.addr, "www.example.test.", RecordType::A, &from(5))
             .await
@@ -46,10 +47,13 @@ async fn per_client_rate_limits_refuse_or_drop() {
             other => panic!("unexpected {other}"),
         }
     }
+    // The burst of 10, plus what 5 qps refilled while the loop ran (a slow machine refills more).
+    let refill = (t0.elapsed().as_secs_f64() * 5.0).ceil() as usize;
     assert!(
-        (10..=13).contains(&ok),
-        "the burst of 10 (plus a refill or two) answered: {ok}"
+        ok >= 10 && ok <= 10 + refill + 1,
+        "burst 10 + refill {refill}: {ok} answered"
     );
+    assert!(refused > 0);
     assert_eq!(ok + refused, 30);
     // Another client has its own bucket.
     let m = query(pg.addr, "www.example.test.", RecordType::A, &from(6))
