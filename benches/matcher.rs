@@ -17,53 +17,19 @@ const NAMES: usize = 1_000_000;
 const QUERIES: usize = 1 << 16;
 const SEED: u64 = 0x9e37_79b9_7f4a_7c15;
 
-/// Tiny xorshift64 PRNG: deterministic, no dependencies.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn label(&mut self, out: &mut String, min: u64, max: u64) {
-        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-        let len = min + self.below(max - min + 1);
-        for _ in 0..len {
-            out.push(char::from(
-                ALPHABET[self.below(ALPHABET.len() as u64) as usize],
-            ));
-        }
-    }
-
-    /// A tracker-like name: 0-2 short subdomain labels, a registrable label, a public suffix.
-    fn name(&mut self) -> String {
-        const SUFFIXES: &[&str] = &[
-            "com", "com", "com", "net", "net", "org", "io", "de", "co.uk", "info", "xyz", "fr",
-        ];
-        let mut out = String::with_capacity(32);
-        for _ in 0..self.below(3) {
-            self.label(&mut out, 2, 8);
-            out.push('.');
-        }
-        self.label(&mut out, 6, 14);
-        out.push('.');
-        out.push_str(SUFFIXES[self.below(SUFFIXES.len() as u64) as usize]);
-        out
-    }
-}
+#[path = "support/names.rs"]
+mod names;
+use names::XorShift;
 
 fn names() -> Vec<String> {
     let mut rng = XorShift(SEED);
-    (0..NAMES).map(|_| rng.name()).collect()
+    (0..NAMES)
+        .map(|_| {
+            let mut n = String::with_capacity(32);
+            rng.name(&mut n);
+            n
+        })
+        .collect()
 }
 
 fn build(names: &[String]) -> Matcher {
@@ -95,7 +61,13 @@ fn bench_lookup(c: &mut Criterion, names: &[String]) {
         .map(|i| format!("x{}.{}", i % 100, listed()))
         .collect();
     let mut rng = XorShift(SEED ^ 0xaaaa_aaaa_aaaa_aaaa);
-    let miss: Vec<String> = (0..QUERIES).map(|_| rng.name()).collect();
+    let miss: Vec<String> = (0..QUERIES)
+        .map(|_| {
+            let mut n = String::with_capacity(32);
+            rng.name(&mut n);
+            n
+        })
+        .collect();
 
     let mut g = c.benchmark_group("matcher_lookup_1m");
     g.throughput(Throughput::Elements(1));

@@ -13,49 +13,9 @@ use pixelguard::matcher::{Matcher, MatcherBuilder, QueryName};
 const SEED: u64 = 0x9e37_79b9_7f4a_7c15;
 const LOOKUPS: usize = 1_000_000;
 
-/// Tiny xorshift64 PRNG: deterministic, no dependencies.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn label(&mut self, out: &mut String, min: u64, max: u64) {
-        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-        let len = min + self.below(max - min + 1);
-        for _ in 0..len {
-            out.push(char::from(
-                ALPHABET[self.below(ALPHABET.len() as u64) as usize],
-            ));
-        }
-    }
-
-    /// A tracker-like name: 0-2 short subdomain labels, a registrable label, a public suffix.
-    /// 2-5 labels, about 20 bytes on average.
-    fn name(&mut self, out: &mut String) {
-        const SUFFIXES: &[&str] = &[
-            "com", "com", "com", "net", "net", "org", "io", "de", "co.uk", "info", "xyz", "fr",
-        ];
-        out.clear();
-        for _ in 0..self.below(3) {
-            self.label(out, 2, 8);
-            out.push('.');
-        }
-        self.label(out, 6, 14);
-        out.push('.');
-        out.push_str(SUFFIXES[self.below(SUFFIXES.len() as u64) as usize]);
-    }
-}
+#[path = "../benches/support/names.rs"]
+mod names;
+use names::XorShift;
 
 /// A `kB` field of /proc/self/status, in bytes (0 where unavailable).
 fn status_bytes(field: &str) -> u64 {

@@ -401,6 +401,26 @@ impl Pipeline {
             return false;
         }
         let ttl = u32::try_from(zone.block_ttl.as_secs()).unwrap_or(u32::MAX);
+        // Writes and records a blocked answer (`soa_at`: where the SOA owner starts in the name).
+        let blocked = |out: &mut Vec<u8>,
+                       v: &Verdict,
+                       action: RuleAction,
+                       soa_at: Option<usize>,
+                       cache: Option<bool>| {
+            wire::encode_blocked(out, &q, &zone.response, action, ttl, soa_at, &v.ede_text());
+            self.record_fast(
+                zone_id,
+                zone,
+                client,
+                qname,
+                qtype,
+                Outcome::Blocked,
+                Some(v),
+                wire::rcode_of(out),
+                cache,
+                start,
+            );
+        };
         let qn = QueryName::new(qname.as_bytes());
         let mut would_block: Option<Verdict> = None;
         let mut allowed = false;
@@ -410,28 +430,9 @@ impl Pipeline {
                     if limited(out) {
                         return true;
                     }
+                    // The SOA owner: the matched rule, a suffix of the query name.
                     let at = qname.len().saturating_sub(v.rule.len());
-                    wire::encode_blocked(
-                        out,
-                        &q,
-                        &zone.response,
-                        action,
-                        ttl,
-                        Some(at),
-                        &v.ede_text(),
-                    );
-                    self.record_fast(
-                        zone_id,
-                        zone,
-                        client,
-                        qname,
-                        qtype,
-                        Outcome::Blocked,
-                        Some(&v),
-                        wire::rcode_of(out),
-                        None,
-                        start,
-                    );
+                    blocked(out, &v, action, Some(at), None);
                     return true;
                 }
                 Some(Decision::Block(v, _)) => would_block = Some(v),
@@ -459,27 +460,7 @@ impl Pipeline {
                 {
                     v.cloaked_via = Some(t.to_string());
                     if zone.mode == Mode::Enforce {
-                        wire::encode_blocked(
-                            out,
-                            &q,
-                            &zone.response,
-                            RuleAction::Block,
-                            ttl,
-                            None,
-                            &v.ede_text(),
-                        );
-                        self.record_fast(
-                            zone_id,
-                            zone,
-                            client,
-                            qname,
-                            qtype,
-                            Outcome::Blocked,
-                            Some(&v),
-                            wire::rcode_of(out),
-                            Some(true),
-                            start,
-                        );
+                        blocked(out, &v, RuleAction::Block, None, Some(true));
                         return true;
                     }
                     would_block = Some(v);
