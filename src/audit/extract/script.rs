@@ -446,7 +446,126 @@ fn gtm_ids(text: &str) -> Vec<&str> {
     out
 }
 
-/// Every known snippet signature in one script's text.
+/// Which characters a tracker ID may have, and how many.
+#[derive(Clone, Copy)]
+enum IdShape {
+    Digits(usize, usize),
+    Alnum(usize, usize),
+}
+
+impl IdShape {
+    fn accepts(self, id: &str) -> bool {
+        match self {
+            Self::Digits(min, max) => digits(id, min, max),
+            Self::Alnum(min, max) => alnum(id, min, max),
+        }
+    }
+}
+
+/// How a snippet hands its ID over: a call `func('first', '<id>')` (or `func('<id>')` without
+/// `first`), or an assignment `key = '<id>'`.
+#[derive(Clone, Copy)]
+enum Carrier {
+    Call(&'static str, Option<&'static str>),
+    Assign(&'static str),
+}
+
+/// A snippet signature: where the ID is, what it looks like, and whose it is.
+struct Signature {
+    carrier: Carrier,
+    shape: IdShape,
+    vendor: &'static str,
+    category: Category,
+    host: &'static str,
+    kind: &'static str,
+}
+
+/// The vendors' base codes, as their install guides print them (Google's IDs and GTM containers,
+/// Clarity and UET need their own parsing, below).
+const SIGNATURES: &[Signature] = &[
+    Signature {
+        carrier: Carrier::Call("fbq", Some("init")),
+        shape: IdShape::Digits(5, 20),
+        vendor: "meta",
+        category: Category::Advertising,
+        host: "connect.facebook.net",
+        kind: "meta_pixel",
+    },
+    Signature {
+        carrier: Carrier::Call("ttq.load", None),
+        shape: IdShape::Alnum(8, 40),
+        vendor: "tiktok",
+        category: Category::Advertising,
+        host: "analytics.tiktok.com",
+        kind: "tiktok_pixel",
+    },
+    Signature {
+        carrier: Carrier::Assign("_linkedin_partner_id"),
+        shape: IdShape::Digits(3, 12),
+        vendor: "linkedin",
+        category: Category::Advertising,
+        host: "snap.licdn.com",
+        kind: "linkedin_partner",
+    },
+    Signature {
+        carrier: Carrier::Call("_linkedin_data_partner_ids.push", None),
+        shape: IdShape::Digits(3, 12),
+        vendor: "linkedin",
+        category: Category::Advertising,
+        host: "snap.licdn.com",
+        kind: "linkedin_partner",
+    },
+    Signature {
+        carrier: Carrier::Assign("hjid"),
+        shape: IdShape::Digits(3, 12),
+        vendor: "hotjar",
+        category: Category::SessionReplay,
+        host: "static.hotjar.com",
+        kind: "hotjar_site",
+    },
+    Signature {
+        carrier: Carrier::Call("twq", Some("config")),
+        shape: IdShape::Alnum(4, 20),
+        vendor: "x",
+        category: Category::Advertising,
+        host: "static.ads-twitter.com",
+        kind: "x_pixel",
+    },
+    Signature {
+        carrier: Carrier::Call("twq", Some("init")),
+        shape: IdShape::Alnum(4, 20),
+        vendor: "x",
+        category: Category::Advertising,
+        host: "static.ads-twitter.com",
+        kind: "x_pixel",
+    },
+    Signature {
+        carrier: Carrier::Call("snaptr", Some("init")),
+        shape: IdShape::Alnum(8, 40),
+        vendor: "snap",
+        category: Category::Advertising,
+        host: "tr.snapchat.com",
+        kind: "snap_pixel",
+    },
+    Signature {
+        carrier: Carrier::Call("pintrk", Some("load")),
+        shape: IdShape::Digits(6, 20),
+        vendor: "pinterest",
+        category: Category::Advertising,
+        host: "ct.pinterest.com",
+        kind: "pinterest_tag",
+    },
+    Signature {
+        carrier: Carrier::Call("rdt", Some("init")),
+        shape: IdShape::Alnum(4, 40),
+        vendor: "reddit",
+        category: Category::Advertising,
+        host: "alb.reddit.com",
+        kind: "reddit_pixel",
+    },
+];
+
+/// Tracker snippets in an inline script, with their IDs.
 pub fn snippets_in_script(text: &str) -> Vec<Snippet> {
     let mut out: Vec<Snippet> = Vec::new();
     let mut add = |vendor, category, host, kind: &str, id: &str, evidence: &str| {
@@ -461,16 +580,15 @@ pub fn snippets_in_script(text: &str) -> Vec<Snippet> {
             out.push(s);
         }
     };
-    for (id, ev) in calls(text, "fbq", Some("init")) {
-        if digits(id, 5, 20) {
-            add(
-                "meta",
-                Category::Advertising,
-                "connect.facebook.net",
-                "meta_pixel",
-                id,
-                ev,
-            );
+    for sig in SIGNATURES {
+        let found = match sig.carrier {
+            Carrier::Call(func, first) => calls(text, func, first),
+            Carrier::Assign(key) => assignments(text, key),
+        };
+        for (id, ev) in found {
+            if sig.shape.accepts(id) {
+                add(sig.vendor, sig.category, sig.host, sig.kind, id, ev);
+            }
         }
     }
     for (id, ev) in calls(text, "gtag", Some("config")) {
@@ -488,42 +606,6 @@ pub fn snippets_in_script(text: &str) -> Vec<Snippet> {
             id,
         );
     }
-    for (id, ev) in calls(text, "ttq.load", None) {
-        if alnum(id, 8, 40) {
-            add(
-                "tiktok",
-                Category::Advertising,
-                "analytics.tiktok.com",
-                "tiktok_pixel",
-                id,
-                ev,
-            );
-        }
-    }
-    for (id, ev) in assignments(text, "_linkedin_partner_id") {
-        if digits(id, 3, 12) {
-            add(
-                "linkedin",
-                Category::Advertising,
-                "snap.licdn.com",
-                "linkedin_partner",
-                id,
-                ev,
-            );
-        }
-    }
-    for (id, ev) in calls(text, "_linkedin_data_partner_ids.push", None) {
-        if digits(id, 3, 12) {
-            add(
-                "linkedin",
-                Category::Advertising,
-                "snap.licdn.com",
-                "linkedin_partner",
-                id,
-                ev,
-            );
-        }
-    }
     // Clarity: (function(c,l,a,r,i,t,y){...})(window, document, "clarity", "script", "<id>");
     clarity(text, &mut |id, ev| {
         add(
@@ -535,6 +617,7 @@ pub fn snippets_in_script(text: &str) -> Vec<Snippet> {
             ev,
         )
     });
+    // UET's `ti` is a common word: only inside a UET snippet.
     if text.contains("uetq") || text.contains("bat.bing.com") {
         for (id, ev) in assignments(text, "ti") {
             if digits(id, 4, 12) {
@@ -547,68 +630,6 @@ pub fn snippets_in_script(text: &str) -> Vec<Snippet> {
                     ev,
                 );
             }
-        }
-    }
-    for (id, ev) in assignments(text, "hjid") {
-        if digits(id, 3, 12) {
-            add(
-                "hotjar",
-                Category::SessionReplay,
-                "static.hotjar.com",
-                "hotjar_site",
-                id,
-                ev,
-            );
-        }
-    }
-    for first in ["config", "init"] {
-        for (id, ev) in calls(text, "twq", Some(first)) {
-            if alnum(id, 4, 20) {
-                add(
-                    "x",
-                    Category::Advertising,
-                    "static.ads-twitter.com",
-                    "x_pixel",
-                    id,
-                    ev,
-                );
-            }
-        }
-    }
-    for (id, ev) in calls(text, "snaptr", Some("init")) {
-        if alnum(id, 8, 40) {
-            add(
-                "snap",
-                Category::Advertising,
-                "tr.snapchat.com",
-                "snap_pixel",
-                id,
-                ev,
-            );
-        }
-    }
-    for (id, ev) in calls(text, "pintrk", Some("load")) {
-        if digits(id, 6, 20) {
-            add(
-                "pinterest",
-                Category::Advertising,
-                "ct.pinterest.com",
-                "pinterest_tag",
-                id,
-                ev,
-            );
-        }
-    }
-    for (id, ev) in calls(text, "rdt", Some("init")) {
-        if alnum(id, 4, 40) {
-            add(
-                "reddit",
-                Category::Advertising,
-                "alb.reddit.com",
-                "reddit_pixel",
-                id,
-                ev,
-            );
         }
     }
     out
