@@ -35,7 +35,9 @@ pub struct Pipeline {
     /// The current snapshot (swapped whole on reload).
     pub snapshot: ArcSwap<Snapshot>,
     /// The answer cache (survives reloads).
-    pub cache: Cache,
+    pub cache: Arc<Cache>,
+    /// Keys being refreshed in the background after a stale answer (bounded).
+    refreshing: Arc<std::sync::Mutex<std::collections::HashSet<Box<[u8]>>>>,
     /// Counters and the policy-hit log.
     pub recorder: Recorder,
 }
@@ -71,7 +73,8 @@ impl Pipeline {
         recorder.install(&scope(&snapshot), None);
         Self {
             snapshot: ArcSwap::from_pointee(snapshot),
-            cache,
+            cache: Arc::new(cache),
+            refreshing: Arc::default(),
             recorder,
             upstream_slots: tokio::sync::Semaphore::new(crate::config::DEFAULT_MAX_INFLIGHT),
             limiter: crate::ratelimit::RateLimiter::new(crate::ratelimit::DEFAULT_MAX_CLIENTS),
@@ -302,11 +305,14 @@ impl Pipeline {
                     None
                 };
                 match (answer, stale) {
-                    (_, Some(st)) => (
-                        respond::stale(&st.message, asked),
-                        Outcome::Cached,
-                        Some(MsgRef::Cached(st)),
-                    ),
+                    (_, Some(st)) => {
+                        self.refresh_in_background(&key, &question, &snap.upstreams);
+                        (
+                            respond::stale(&st.message, asked),
+                            Outcome::Cached,
+                            Some(MsgRef::Cached(st)),
+                        )
+                    }
                     (Some(ans), None) => {
                         self.cache.insert(key, &ans.message, now);
                         (
@@ -489,6 +495,49 @@ impl Pipeline {
             start,
         );
         true
+    }
+
+    /// After a stale answer (RFC 8767), keeps trying the upstreams in the background (after 1 s,
+    /// doubling to 30 s, six tries) and puts a fresh answer in the cache as soon as one answers,
+    /// so clients get fresh data once upstreams return. At most 256 names at a time, one task each.
+    fn refresh_in_background(
+        &self,
+        key: &CacheKey,
+        q: &Question,
+        upstreams: &crate::upstream::Upstreams,
+    ) {
+        {
+            let mut set = match self.refreshing.lock() {
+                Ok(s) => s,
+                Err(p) => p.into_inner(),
+            };
+            if set.len() >= 256 || !set.insert(key.as_bytes().into()) {
+                return;
+            }
+        }
+        let (cache, set, key, q, ups) = (
+            self.cache.clone(),
+            self.refreshing.clone(),
+            key.clone(),
+            q.clone(),
+            upstreams.clone(),
+        );
+        tokio::spawn(async move {
+            let mut wait = std::time::Duration::from_secs(1);
+            for _ in 0..6 {
+                tokio::time::sleep(wait).await;
+                if let Some(ans) = ups.resolve(&q).await
+                    && ans.message.metadata.response_code != ResponseCode::ServFail
+                {
+                    cache.insert(key.clone(), &ans.message, Instant::now());
+                    break;
+                }
+                wait = (wait * 2).min(std::time::Duration::from_secs(30));
+            }
+            if let Ok(mut s) = set.lock() {
+                s.remove(key.as_bytes());
+            }
+        });
     }
 
     /// A client in no zone: refused (both paths).

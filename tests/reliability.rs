@@ -360,3 +360,45 @@ async fn pipelined_tcp_queries_are_answered_without_head_of_line_blocking() {
         "the blocked answer did not wait behind the slow one"
     );
 }
+
+#[tokio::test]
+async fn stale_answers_are_refreshed_in_the_background_when_the_upstream_returns() {
+    let up = support::ScriptedUpstream::start(support::scripted::answer_a(ip("192.0.2.70"), 1));
+    let config = format!(
+        "{}[zones.lo]\nnetworks = [\"127.0.0.0/8\"]\n",
+        base(&[up.addr()])
+    );
+    let pg = pg::start(&config, &[]).await;
+    let o = QueryOpts {
+        timeout: Duration::from_secs(3),
+        ..Default::default()
+    };
+    let m = query(pg.addr, "r.example.test.", RecordType::A, &o)
+        .await
+        .unwrap();
+    assert_eq!(answer_ips(&m), vec![ip("192.0.2.70")]);
+    up.set_behaviour(support::scripted::silence());
+    tokio::time::sleep(Duration::from_millis(1200)).await; // past the 1 s TTL
+    let m = query(pg.addr, "r.example.test.", RecordType::A, &o)
+        .await
+        .unwrap();
+    assert_eq!(ede(&m).first().map(|e| e.0), Some(3), "stale");
+    // The upstream returns with new data: the background refresh (after 1 s) fetches it.
+    up.set_behaviour(support::scripted::answer_a(ip("192.0.2.71"), 300));
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    let before = up.count();
+    let m = query(pg.addr, "r.example.test.", RecordType::A, &o)
+        .await
+        .unwrap();
+    assert_eq!(
+        answer_ips(&m),
+        vec![ip("192.0.2.71")],
+        "fresh data, refreshed in the background"
+    );
+    assert!(ede(&m).is_empty());
+    assert_eq!(
+        up.count(),
+        before,
+        "served from the cache the refresh filled"
+    );
+}
