@@ -69,6 +69,7 @@ impl Pipeline {
     /// A pipeline over a first snapshot.
     pub fn new(snapshot: Snapshot) -> Self {
         let cache = Cache::new(&snapshot.config.cache);
+        let max_inflight = snapshot.config.upstream.max_inflight;
         let recorder = Recorder::new();
         recorder.install(&scope(&snapshot), None);
         Self {
@@ -76,7 +77,7 @@ impl Pipeline {
             cache: Arc::new(cache),
             refreshing: Arc::default(),
             recorder,
-            upstream_slots: tokio::sync::Semaphore::new(crate::config::DEFAULT_MAX_INFLIGHT),
+            upstream_slots: tokio::sync::Semaphore::new(max_inflight),
             limiter: crate::ratelimit::RateLimiter::new(crate::ratelimit::DEFAULT_MAX_CLIENTS),
         }
     }

@@ -402,3 +402,53 @@ async fn stale_answers_are_refreshed_in_the_background_when_the_upstream_returns
         "served from the cache the refresh filled"
     );
 }
+
+#[tokio::test]
+async fn upstream_queries_in_flight_are_bounded() {
+    let slow = support::ScriptedUpstream::start(support::scripted::delayed(
+        Duration::from_millis(300),
+        support::scripted::answer_a(ip("192.0.2.80"), 60),
+    ));
+    let config = format!(
+        "{}[zones.lo]\nnetworks = [\"127.0.0.0/8\"]\n",
+        base(&[slow.addr()]).replace("[upstream]", "[upstream]\nmax_inflight = 1")
+    );
+    let pg = pg::start(&config, &[]).await;
+    let addr = pg.addr;
+    let first = tokio::spawn(async move {
+        query(
+            addr,
+            "one.example.test.",
+            RecordType::A,
+            &QueryOpts::default(),
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let t = std::time::Instant::now();
+    let m = query(
+        pg.addr,
+        "two.example.test.",
+        RecordType::A,
+        &QueryOpts::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::ServFail,
+        "no slot: SERVFAIL at once"
+    );
+    assert!(
+        t.elapsed() < Duration::from_millis(200),
+        "without waiting: {:?}",
+        t.elapsed()
+    );
+    let m = first.await.unwrap().unwrap();
+    assert_eq!(
+        answer_ips(&m),
+        vec![ip("192.0.2.80")],
+        "the query holding the slot is answered"
+    );
+    assert_eq!(slow.count(), 1);
+}

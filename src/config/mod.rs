@@ -287,6 +287,8 @@ pub struct UpstreamConfig {
     pub recursion_ports: Vec<SocketAddr>,
     /// How healthy upstreams are ordered.
     pub strategy: crate::upstream::health::Strategy,
+    /// Upstream queries in flight at once (process-wide; set at start).
+    pub max_inflight: usize,
 }
 
 /// How cache misses are resolved.

@@ -98,6 +98,8 @@ pub struct RawUpstream {
     pub recursion_ports: Vec<Spanned<String>>,
     /// "ordered" (configured order) or "fastest" (lowest smoothed RTT first).
     pub strategy: Option<Spanned<String>>,
+    /// Upstream queries in flight at once; past it a query is served stale or SERVFAIL at once.
+    pub max_inflight: usize,
 }
 
 impl Default for RawUpstream {
@@ -112,6 +114,7 @@ impl Default for RawUpstream {
             qname_minimization: true,
             recursion_ports: Vec::new(),
             strategy: None,
+            max_inflight: super::DEFAULT_MAX_INFLIGHT,
         }
     }
 }

@@ -250,6 +250,7 @@ pub(super) fn validate(
         roots,
         qname_minimization: raw.upstream.qname_minimization,
         recursion_ports,
+        max_inflight: raw.upstream.max_inflight.max(1),
         strategy: match raw.upstream.strategy.as_ref().map(|s| s.get_ref().as_str()) {
             None | Some("ordered") => crate::upstream::health::Strategy::Ordered,
             Some("fastest") => crate::upstream::health::Strategy::Fastest,
