@@ -106,7 +106,14 @@ pub fn bind_all(addrs: &[SocketAddr], udp_sockets: usize) -> std::io::Result<Vec
     Ok(out)
 }
 
-fn bind_one(a: SocketAddr, udp_sockets: usize) -> std::io::Result<Bound> {
+fn bind_one(mut a: SocketAddr, udp_sockets: usize) -> std::io::Result<Bound> {
+    if a.port() == 0 {
+        // With SO_REUSEPORT set, the kernel may hand out a port that another reuse-port socket
+        // of this user already holds, and then share its traffic. So take a port nobody holds
+        // with a plain socket first, then bind the reuse-port group to it.
+        let port = std::net::UdpSocket::bind(a)?.local_addr()?.port();
+        a.set_port(port);
+    }
     let first = bind_udp(a)?;
     let addr = first.local_addr()?;
     let mut udp = vec![first];
