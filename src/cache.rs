@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::{RData, Record};
+use hickory_proto::rr::RData;
 
 use crate::config::CacheConfig;
 
@@ -97,20 +97,14 @@ impl CachedAnswer {
     pub fn age(&self, now: Instant) -> u32 {
         u32::try_from(now.saturating_duration_since(self.stored).as_secs()).unwrap_or(u32::MAX)
     }
-
-    /// A record as served now: TTL capped and decremented by the entry's age.
-    pub fn aged(&self, r: &Record, age: u32, max_ttl: u32) -> Record {
-        let mut r = r.clone();
-        r.ttl = r.ttl.min(max_ttl).saturating_sub(age);
-        r
-    }
 }
 
 /// The cache of one process (it survives snapshot reloads).
 pub struct Cache {
     shards: Vec<Mutex<lru::LruCache<CacheKey, Arc<CachedAnswer>>>>,
     hasher: foldhash::fast::FixedState,
-    cfg: Mutex<CacheConfig>,
+    /// TTL bounds, read on every hit: an ArcSwap so the read path takes no lock.
+    cfg: arc_swap::ArcSwap<CacheConfig>,
     enabled: bool,
 }
 
@@ -124,7 +118,7 @@ impl Cache {
                 .map(|_| Mutex::new(lru::LruCache::new(cap)))
                 .collect(),
             hasher: foldhash::fast::FixedState::with_seed(0x7069_7865_6c67_7561),
-            cfg: Mutex::new(cfg.clone()),
+            cfg: arc_swap::ArcSwap::from_pointee(cfg.clone()),
             enabled: cfg.max_entries > 0,
         }
     }
@@ -136,18 +130,12 @@ impl Cache {
 
     /// The current TTL cap (for serving).
     pub fn max_ttl(&self) -> u32 {
-        let cfg = match self.cfg.lock() {
-            Ok(c) => c,
-            Err(p) => p.into_inner(),
-        };
-        secs(cfg.max_ttl)
+        secs(self.cfg.load().max_ttl)
     }
 
     /// Applies new TTL bounds from a reloaded config (the size stays as started).
     pub fn reconfigure(&self, cfg: &CacheConfig) {
-        if let Ok(mut c) = self.cfg.lock() {
-            *c = cfg.clone();
-        }
+        self.cfg.store(std::sync::Arc::new(cfg.clone()));
     }
 
     /// A fresh entry, or `None` (an expired one is dropped).
@@ -171,10 +159,7 @@ impl Cache {
     }
 
     fn stale_window(&self) -> u64 {
-        match self.cfg.lock() {
-            Ok(c) => c.serve_stale.as_secs(),
-            Err(p) => p.into_inner().serve_stale.as_secs(),
-        }
+        self.cfg.load().serve_stale.as_secs()
     }
 
     /// An expired entry still within the serve-stale window (RFC 8767), for when every upstream
@@ -200,10 +185,7 @@ impl Cache {
         if !self.enabled {
             return false;
         }
-        let cfg = match self.cfg.lock() {
-            Ok(c) => c.clone(),
-            Err(p) => p.into_inner().clone(),
-        };
+        let cfg = self.cfg.load();
         let Some(ttl) = cache_ttl(message, &cfg) else {
             return false;
         };
@@ -271,8 +253,8 @@ pub fn cache_ttl(m: &Message, cfg: &CacheConfig) -> Option<u32> {
 mod tests {
     use super::*;
     use hickory_proto::op::{MessageType, OpCode};
-    use hickory_proto::rr::Name;
     use hickory_proto::rr::rdata::{A, SOA};
+    use hickory_proto::rr::{Name, Record};
 
     fn cfg() -> CacheConfig {
         CacheConfig {
@@ -396,15 +378,21 @@ mod tests {
         let hit = cache
             .get(key.as_bytes(), now + Duration::from_secs(1))
             .unwrap();
-        assert_eq!(
-            hit.aged(
-                &hit.message.answers[0],
-                hit.age(now + Duration::from_secs(1)),
-                86_400
-            )
-            .ttl,
-            1
+        // Served through the same aging the request path uses.
+        let name = name("a.test.");
+        let asked = crate::respond::Asked {
+            name: &name,
+            qtype: hickory_proto::rr::RecordType::A,
+            dnssec_ok: false,
+            authentic_data: false,
+        };
+        let served = crate::respond::from_upstream(
+            &hit.message,
+            &asked,
+            hit.age(now + Duration::from_secs(1)),
+            86_400,
         );
+        assert_eq!(served.answers[0].ttl, 1);
         assert!(
             cache
                 .get(key.as_bytes(), now + Duration::from_secs(2))

@@ -671,13 +671,3 @@ impl RequestHandler for Handler {
         self.0.handle(request, response_handle).await
     }
 }
-
-/// The client address a request is attributed to (hook for future proxy-protocol support).
-pub fn client_of(request: &Request) -> IpAddr {
-    request.src().ip()
-}
-
-/// Whether a record type is one whose answers we scan for cloaking (for explain).
-pub fn is_alias_type(t: RecordType) -> bool {
-    matches!(t, RecordType::CNAME | RecordType::HTTPS | RecordType::SVCB)
-}

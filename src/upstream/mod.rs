@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
-use hickory_proto::op::{Edns, Message, MessageType, Metadata, OpCode, Query, ResponseCode};
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 
 use crate::config::{UpstreamConfig, UpstreamMode, UpstreamProtocol, UpstreamServer};
 
@@ -412,11 +412,4 @@ fn answers_question(m: &Message, q: &Query) -> bool {
         && m.queries[0].query_type() == q.query_type()
         && m.queries[0].query_class() == q.query_class()
         && m.queries[0].name().eq_ignore_root(q.name())
-}
-
-/// A SERVFAIL skeleton for when every upstream failed.
-pub fn servfail_metadata(id: u16) -> Metadata {
-    let mut m = Metadata::new(id, MessageType::Response, OpCode::Query);
-    m.response_code = ResponseCode::ServFail;
-    m
 }
