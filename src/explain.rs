@@ -133,12 +133,7 @@ fn rule_location(l: &CompiledList, rule: &str) -> String {
             let Ok(f) = std::fs::File::open(p) else {
                 return p.display().to_string();
             };
-            let format = match l.format {
-                crate::config::ListFormat::Hosts => lists::parse::Format::Hosts,
-                crate::config::ListFormat::Adblock => lists::parse::Format::Adblock,
-                crate::config::ListFormat::Rpz => lists::parse::Format::Rpz,
-                _ => lists::parse::Format::Domains,
-            };
+            let format = lists::parser_format(l.format);
             let mut line = None;
             let _ = lists::parse::parse(format, std::io::BufReader::new(f), |r| {
                 if line.is_none() && r.name == rule {

@@ -66,7 +66,6 @@ struct Candidate {
     list: u16,
     hit: Hit,
     action: u32,
-    cloak: bool,
 }
 
 fn applicable(list: &CompiledList, zone: &ZonePolicy, hit: Hit, cloak: bool) -> Option<u32> {
@@ -99,7 +98,6 @@ fn first_hit(
             list: idx,
             hit,
             action,
-            cloak,
         }),
         None => ControlFlow::Continue(()),
     })
@@ -183,7 +181,6 @@ fn decide_inner(
         }
     }
     let c = best?;
-    let _ = c.cloak;
     let action = match c.action {
         code::ALLOW => return Some(Decision::Allow(verdict(lists, q, c, true))),
         code::NXDOMAIN => RuleAction::Nxdomain,

@@ -72,13 +72,17 @@ pub struct Asked<'a> {
     pub authentic_data: bool,
 }
 
+/// Whether a record goes to a client: DNSSEC records only when it set DO, or when it asked for
+/// that very type (RFC 4035 §3.2.1). Shared by the full path and the fast path's wire form.
+pub fn keep_for_client(r: &Record, dnssec_ok: bool, qtype: RecordType) -> bool {
+    dnssec_ok || !r.record_type().is_dnssec() || r.record_type() == qtype
+}
+
 /// Turns an upstream (or cached) message into the client's reply: TTLs aged by `age` and capped
 /// at `max_ttl`, DNSSEC records stripped unless the client set DO (or asked for that type), AD
 /// only when the client set DO or AD, upstream EDE kept.
 pub fn from_upstream(m: &Message, asked: &Asked<'_>, age: u32, max_ttl: u32) -> Reply {
-    let keep = |r: &&Record| {
-        asked.dnssec_ok || !r.record_type().is_dnssec() || r.record_type() == asked.qtype
-    };
+    let keep = |r: &&Record| keep_for_client(r, asked.dnssec_ok, asked.qtype);
     let age_rec = |r: &Record| {
         let mut r = r.clone();
         r.ttl = r.ttl.min(max_ttl).saturating_sub(age);

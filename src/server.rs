@@ -275,14 +275,7 @@ impl ResponseHandler for UdpResponder {
     ) -> Result<ResponseInfo, NetError> {
         // As hickory does for UDP: the limit is the response OPT's payload, or 512 without EDNS.
         let limit = response.edns().map_or(512, |e| e.max_payload());
-        let mut bytes = Vec::with_capacity(512);
-        let info = {
-            let mut enc = BinEncoder::new(&mut bytes);
-            enc.set_max_size(limit);
-            response
-                .destructive_emit(&mut enc)
-                .map_err(|e| NetError::from(e.to_string()))?
-        };
+        let (info, bytes) = encode(response, limit)?;
         self.sock
             .send_to(&bytes, self.dst)
             .map_err(|e| NetError::from(e.to_string()))?;
@@ -490,6 +483,28 @@ fn framed(msg: Vec<u8>) -> Vec<u8> {
     out
 }
 
+/// Encodes a response, at most `limit` bytes (records that do not fit are left out and TC is
+/// set, as hickory's own encoder does for UDP).
+fn encode<'a>(
+    response: MessageResponse<
+        '_,
+        'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+    >,
+    limit: u16,
+) -> Result<(ResponseInfo, Vec<u8>), NetError> {
+    let mut bytes = Vec::with_capacity(512);
+    let mut enc = BinEncoder::new(&mut bytes);
+    enc.set_max_size(limit);
+    let info = response
+        .destructive_emit(&mut enc)
+        .map_err(|e| NetError::from(e.to_string()))?;
+    Ok((info, bytes))
+}
+
 /// Sends responses of one TCP connection to its writer task.
 #[derive(Clone)]
 struct TcpResponder {
@@ -509,14 +524,7 @@ impl ResponseHandler for TcpResponder {
             impl Iterator<Item = &'a Record> + Send + 'a,
         >,
     ) -> Result<ResponseInfo, NetError> {
-        let mut bytes = Vec::with_capacity(512);
-        let info = {
-            let mut enc = BinEncoder::new(&mut bytes);
-            enc.set_max_size(u16::MAX);
-            response
-                .destructive_emit(&mut enc)
-                .map_err(|e| NetError::from(e.to_string()))?
-        };
+        let (info, bytes) = encode(response, u16::MAX)?;
         self.tx
             .send(framed(bytes))
             .await

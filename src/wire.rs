@@ -182,9 +182,8 @@ pub fn build_wire(m: &Message, dnssec_ok: bool, qtype: RecordType) -> Option<Wir
     {
         return None;
     }
-    let keep = |r: &&hickory_proto::rr::Record| {
-        dnssec_ok || !r.record_type().is_dnssec() || r.record_type() == qtype
-    };
+    let keep =
+        |r: &&hickory_proto::rr::Record| crate::respond::keep_for_client(r, dnssec_ok, qtype);
     let mut out = Message::new(
         0,
         hickory_proto::op::MessageType::Response,

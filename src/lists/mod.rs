@@ -199,6 +199,16 @@ pub fn load(cfg: &ListConfig) -> CompiledList {
     }
 }
 
+/// The line parser of a configured format (the catalogue has its own loader; `Domains` stands in).
+pub fn parser_format(f: ListFormat) -> parse::Format {
+    match f {
+        ListFormat::Hosts => parse::Format::Hosts,
+        ListFormat::Adblock => parse::Format::Adblock,
+        ListFormat::Rpz => parse::Format::Rpz,
+        ListFormat::Domains | ListFormat::Catalogue => parse::Format::Domains,
+    }
+}
+
 /// (modification time, length) of a file, to tell whether it changed.
 pub fn file_stamp(path: &std::path::Path) -> Option<(std::time::SystemTime, u64)> {
     let m = std::fs::metadata(path).ok()?;
@@ -261,12 +271,7 @@ fn compile_rules(
     reader: impl BufRead,
     path: &std::path::Path,
 ) -> CompiledList {
-    let pformat = match format {
-        ListFormat::Hosts => parse::Format::Hosts,
-        ListFormat::Adblock => parse::Format::Adblock,
-        ListFormat::Rpz => parse::Format::Rpz,
-        _ => parse::Format::Domains,
-    };
+    let pformat = parser_format(format);
     let mut b = MatcherBuilder::new();
     let result = parse::parse(pformat, reader, |rule| {
         let a = action_code(rule.action);
