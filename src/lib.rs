@@ -18,6 +18,7 @@ pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod cache;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod explain;

@@ -34,7 +34,7 @@ fn main() -> ExitCode {
     };
     let code = match cli.command.unwrap_or(Command::Run) {
         Command::Run => run(source),
-        Command::Check => pixelguard::explain::check(&source),
+        Command::Check => pixelguard::check::check(&source),
         Command::Lists { action } => lists_command(source, action),
         Command::Audit(args) => pixelguard::audit::run(&source, &args),
         Command::Explain {
@@ -104,7 +104,7 @@ fn lists_command(source: ConfigSource, action: pixelguard::cli::ListsAction) -> 
             return exit::RUNTIME;
         }
     };
-    rt.block_on(pixelguard::explain::lists(
+    rt.block_on(pixelguard::check::lists(
         &config,
         matches!(action, pixelguard::cli::ListsAction::Update),
     ))

@@ -1,0 +1,181 @@
+//! The `check` and `lists` commands: "is this config right?" and "what state is each list in?".
+//! `check` loads the config and every list exactly as the daemon does (same snapshot builder) and
+//! needs no network; `lists update` downloads remote lists once.
+
+/// Writes to stdout, ignoring errors: `pixelguard check | head` must end quietly when the reader
+/// closes the pipe, not panic.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// Like [`outln!`] without the newline.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+
+use std::fmt::Write as _;
+
+use crate::app::{ConfigSource, summary};
+use crate::cli::exit;
+use crate::config::ListSource;
+use crate::lists::CompiledList;
+use crate::snapshot::Snapshot;
+
+/// `pixelguard check`: exit 0 if the config is valid (lists that cannot be read are warnings,
+/// as the daemon starts without them), 1 with every error otherwise.
+pub fn check(source: &ConfigSource) -> i32 {
+    let config = match source.load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return exit::CONFIG;
+        }
+    };
+    let origin = config.origin.clone();
+    let listen = config.server.listen.clone();
+    let supply = crate::lists::supply::ListSupply::new(&config.state_dir);
+    let snap = Snapshot::build(config, None, Some(&supply));
+    outln!("{origin}: ok");
+    for line in summary(&snap, &listen) {
+        outln!("  {line}");
+    }
+    for l in &snap.lists {
+        out!("{}", list_report(l));
+    }
+    // Remote lists: what the disk copy in state_dir says (check does not download).
+    for (name, url, st) in supply.status() {
+        let age = |t: u64| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            humantime::format_duration(std::time::Duration::from_secs(now.saturating_sub(t)))
+                .to_string()
+        };
+        outln!(
+            "  remote {name}: {url}: {} entries from the disk copy{}, {}{}",
+            st.entries,
+            st.last_success
+                .map(|t| format!(" downloaded {} ago", age(t)))
+                .unwrap_or_default(),
+            if st.stale {
+                "stale until the daemon downloads it"
+            } else {
+                "fresh"
+            },
+            st.last_failure
+                .as_ref()
+                .map(|(t, r)| format!(", last failure {r} {} ago", age(*t)))
+                .unwrap_or_default()
+        );
+    }
+    let missing = snap.lists.iter().filter(|l| l.error.is_some()).count();
+    if missing > 0 {
+        outln!("warning: {missing} list(s) not loaded; the daemon would start without them");
+    }
+    exit::OK
+}
+
+/// Per-list detail for `check`: format, entries, skipped lines by reason, the first errors.
+pub fn list_report(l: &CompiledList) -> String {
+    let mut s = String::new();
+    let file = l.source.to_string();
+    let _ = writeln!(
+        s,
+        "  list {}: format {}, {} entries, {} lines skipped, {:.1} MiB compiled",
+        l.name,
+        l.format.as_str(),
+        l.entries(),
+        l.report.skipped_total(),
+        (l.matcher.heap_bytes() + l.cloak.heap_bytes()) as f64 / 1_048_576.0
+    );
+    for (reason, n) in &l.report.skipped_by_reason {
+        let _ = writeln!(s, "    skipped {n} × {reason}");
+    }
+    for sk in &l.report.first_skipped {
+        let _ = writeln!(
+            s,
+            "    {file}:{}: {} ({:?})",
+            sk.line,
+            sk.reason.as_str(),
+            sk.text
+        );
+    }
+    if let Some(e) = &l.error {
+        let _ = writeln!(s, "    NOT LOADED: {e}");
+    }
+    s
+}
+
+/// `pixelguard lists update|status`: downloads every remote list once (update) and prints the
+/// state of every list. Exit 1 when an update left a remote list without content.
+pub async fn lists(config: &crate::config::Config, update: bool) -> i32 {
+    let supply = crate::lists::supply::ListSupply::new(&config.state_dir);
+    let mut failed = false;
+    for lc in config.lists.values() {
+        match &lc.source {
+            ListSource::Url(u) => {
+                let had = supply.load_disk_copy(lc);
+                let result = if update {
+                    Some(supply.update(lc).await)
+                } else {
+                    None
+                };
+                let st = supply
+                    .status()
+                    .into_iter()
+                    .find(|(n, _, _)| *n == lc.name)
+                    .map(|x| x.2)
+                    .unwrap_or_default();
+                let state = match &result {
+                    Some(Ok(crate::lists::supply::Updated::Changed)) => "downloaded".to_owned(),
+                    Some(Ok(crate::lists::supply::Updated::Unchanged)) => "unchanged".to_owned(),
+                    Some(Err(r)) => format!(
+                        "FAILED ({}), {}",
+                        r.as_str(),
+                        if had {
+                            "keeping the last good copy"
+                        } else {
+                            "no copy"
+                        }
+                    ),
+                    None if had => "disk copy".to_owned(),
+                    None => "no copy".to_owned(),
+                };
+                if supply.compiled(&lc.name).is_none() {
+                    failed = true;
+                }
+                outln!(
+                    "{}: {u}: {state}; {} entries{}{}",
+                    lc.name,
+                    st.entries,
+                    if st.stale { ", stale" } else { "" },
+                    st.last_success
+                        .map(|t| format!(", last success {t} (unix)"))
+                        .unwrap_or_default()
+                );
+            }
+            other => {
+                let l = crate::lists::load(lc);
+                outln!(
+                    "{}: {other}: local; {} entries{}",
+                    lc.name,
+                    l.entries(),
+                    l.error
+                        .map(|e| format!(" -- NOT LOADED: {e}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
+    if failed && update {
+        exit::CONFIG
+    } else {
+        exit::OK
+    }
+}
