@@ -14,7 +14,7 @@ use pixelguard::config::{BlockResponse, CatalogueMode, ListConfig, ListFormat, L
 use pixelguard::lists;
 use pixelguard::matcher::QueryName;
 use pixelguard::policy::{self, RuleAction, ZonePolicy};
-use pixelguard::wire;
+use pixelguard::{respond, wire};
 
 fn query_bytes(name: &str) -> Vec<u8> {
     let mut m = Message::new(0x1234, MessageType::Query, OpCode::Query);
@@ -44,25 +44,42 @@ fn benches(c: &mut Criterion) {
         300,
         RData::A(A::new(192, 0, 2, 1)),
     ));
-    let w = wire::build_wire(&answer, false, RecordType::A);
+    let entry = pixelguard::cache::CachedAnswer::new(
+        &answer,
+        false,
+        RecordType::A,
+        std::time::Instant::now(),
+        &pixelguard::config::CacheConfig {
+            max_entries: 1,
+            min_ttl: Duration::ZERO,
+            max_ttl: Duration::from_secs(86_400),
+            negative_max_ttl: Duration::from_secs(3_600),
+            servfail_ttl: Duration::from_secs(5),
+            serve_stale: Duration::ZERO,
+        },
+    );
     let parsed = wire::parse_query(&q);
     let mut out = Vec::with_capacity(1500);
-    if let (Some(w), Some(p)) = (w.as_ref(), parsed.as_ref()) {
+    if let (Some(entry), Some(p)) = (entry, parsed.as_ref()) {
+        let v = p.view();
+        let hit = respond::Answer::Upstream {
+            entry,
+            age: 7,
+            max_ttl: 86_400,
+        };
         c.bench_function("wire/encode_cached_hit", |b| {
-            b.iter(|| wire::encode_cached(&mut out, black_box(p), w, 7, 86_400))
+            b.iter(|| respond::encode(&mut out, black_box(&v), &hit, 1232))
+        });
+        let response = BlockResponse::Nxdomain;
+        let blocked = respond::Answer::Blocked(respond::Blocked {
+            response: &response,
+            action: RuleAction::Block,
+            ttl: 300,
+            soa_labels: Some(2),
+            ede: "pixelguard: bench".into(),
         });
         c.bench_function("wire/encode_blocked_nxdomain", |b| {
-            b.iter(|| {
-                wire::encode_blocked(
-                    &mut out,
-                    black_box(p),
-                    &BlockResponse::Nxdomain,
-                    RuleAction::Block,
-                    300,
-                    Some(4),
-                    "pixelguard: bench",
-                )
-            })
+            b.iter(|| respond::encode(&mut out, black_box(&v), &blocked, 1232))
         });
     }
 

@@ -333,11 +333,19 @@ async fn explain(
     let Ok(qtype) = RecordType::from_str(&qtype.to_ascii_uppercase()) else {
         return bad(format!("type: unknown query type {qtype:?}"));
     };
+    let resolve = q
+        .get("resolve")
+        .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
+    let lower = name.trim_end_matches('.').to_ascii_lowercase();
+    let Ok(qn) = hickory_proto::rr::Name::from_ascii(format!("{lower}.")) else {
+        return bad(format!("name: {name:?} is not a domain name"));
+    };
+    // The real chain, on the daemon's own state (cache, rate-limit buckets), without side effects.
+    let ex = p.explain(client, &qn, qtype, resolve).await;
     let snap = p.snapshot.load_full();
-    let name = name.clone();
-    // Explaining reads list files for line numbers: keep that off the async workers.
+    // Rendering reads list files for line numbers: keep that off the async workers.
     match tokio::task::spawn_blocking(move || {
-        crate::explain::explain_json(&snap, client, &name, qtype)
+        crate::explain::render(&snap, &ex, client, &lower, qtype, resolve).json
     })
     .await
     {

@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RData;
 
+use hickory_proto::rr::RecordType;
+
 use crate::config::CacheConfig;
+use crate::wire::{WireAnswer, build_wire};
 
 const SHARDS: usize = 16;
 
@@ -79,20 +82,35 @@ pub fn pack_key(
     5 + n
 }
 
-/// A cached upstream answer.
+/// An upstream answer as it is kept (fresh answers take the same form before they are served,
+/// so a cached and an uncached answer leave as the same bytes).
 #[derive(Debug)]
 pub struct CachedAnswer {
-    /// The upstream message as received.
-    pub message: Message,
-    /// When it was stored.
+    /// The answer in wire form, for askers with the key's DO bit and query type.
+    pub wire: WireAnswer,
+    /// When it was received.
     pub stored: Instant,
-    /// How long it stays fresh, in seconds.
+    /// How long it stays fresh, in seconds (0: not cacheable).
     pub ttl: u32,
-    /// The same answer in wire form for the UDP fast path (`None`: serve through the full path).
-    pub wire: Option<crate::wire::WireAnswer>,
 }
 
 impl CachedAnswer {
+    /// The form of a fresh upstream answer for askers with this DO bit and query type, and how
+    /// long it may be cached under `cfg` (0 = not at all); `None` when it cannot be re-encoded.
+    pub fn new(
+        message: &Message,
+        dnssec_ok: bool,
+        qtype: RecordType,
+        now: Instant,
+        cfg: &CacheConfig,
+    ) -> Option<Arc<Self>> {
+        Some(Arc::new(Self {
+            wire: build_wire(message, dnssec_ok, qtype)?,
+            stored: now,
+            ttl: cache_ttl(message, cfg).unwrap_or(0),
+        }))
+    }
+
     /// Whole seconds since it was stored.
     pub fn age(&self, now: Instant) -> u32 {
         u32::try_from(now.saturating_duration_since(self.stored).as_secs()).unwrap_or(u32::MAX)
@@ -175,33 +193,36 @@ impl Cache {
         };
         let entry = shard.get(key)?.clone();
         let age = u64::from(entry.age(now));
-        (age < u64::from(entry.ttl) + window
-            && entry.message.metadata.response_code != ResponseCode::ServFail)
+        (age < u64::from(entry.ttl) + window && entry.wire.rcode != ResponseCode::ServFail)
             .then_some(entry)
     }
 
-    /// Stores an upstream answer if it may be cached; returns whether it was.
-    pub fn insert(&self, key: CacheKey, message: &Message, now: Instant) -> bool {
-        if !self.enabled {
+    /// The current bounds (to build an entry with [`CachedAnswer::new`]).
+    pub fn config(&self) -> Arc<CacheConfig> {
+        self.cfg.load_full()
+    }
+
+    /// Stores an answer built by [`CachedAnswer::new`] if it may be cached; returns whether it
+    /// was.
+    pub fn put(&self, key: CacheKey, entry: Arc<CachedAnswer>) -> bool {
+        if !self.enabled || entry.ttl == 0 {
             return false;
         }
-        let cfg = self.cfg.load();
-        let Some(ttl) = cache_ttl(message, &cfg) else {
-            return false;
-        };
-        let qtype = hickory_proto::rr::RecordType::from(key.qtype());
-        let entry = Arc::new(CachedAnswer {
-            message: message.clone(),
-            stored: now,
-            ttl,
-            wire: crate::wire::build_wire(message, key.dnssec_ok(), qtype),
-        });
         let mut shard = match self.shard(key.as_bytes()).lock() {
             Ok(s) => s,
             Err(p) => p.into_inner(),
         };
         shard.put(key, entry);
         true
+    }
+
+    /// Builds the entry for a fresh upstream answer and stores it if it may be cached.
+    pub fn insert(&self, key: CacheKey, message: &Message, now: Instant) -> bool {
+        let qtype = RecordType::from(key.qtype());
+        match CachedAnswer::new(message, key.dnssec_ok(), qtype, now, &self.config()) {
+            Some(e) => self.put(key, e),
+            None => false,
+        }
     }
 
     /// Number of entries (for the metrics gauge).
@@ -290,6 +311,10 @@ mod tests {
     fn msg(rcode: ResponseCode) -> Message {
         let mut m = Message::new(1, MessageType::Response, OpCode::Query);
         m.metadata.response_code = rcode;
+        m.add_query(hickory_proto::op::Query::query(
+            name("a.test."),
+            hickory_proto::rr::RecordType::A,
+        ));
         m
     }
 
@@ -378,21 +403,10 @@ mod tests {
         let hit = cache
             .get(key.as_bytes(), now + Duration::from_secs(1))
             .unwrap();
-        // Served through the same aging the request path uses.
-        let name = name("a.test.");
-        let asked = crate::respond::Asked {
-            name: &name,
-            qtype: hickory_proto::rr::RecordType::A,
-            dnssec_ok: false,
-            authentic_data: false,
-        };
-        let served = crate::respond::from_upstream(
-            &hit.message,
-            &asked,
-            hit.age(now + Duration::from_secs(1)),
-            86_400,
-        );
-        assert_eq!(served.answers[0].ttl, 1);
+        // One second later the answer has one second left (the encoder's aging of the same
+        // entry is tested in `respond`).
+        assert_eq!(hit.ttl - hit.age(now + Duration::from_secs(1)), 1);
+        assert_eq!(hit.wire.ttls()[0].1, 2);
         assert!(
             cache
                 .get(key.as_bytes(), now + Duration::from_secs(2))

@@ -41,6 +41,13 @@ pub struct ZonePolicy {
     pub rate_limit: crate::config::RateLimit,
 }
 
+impl ZonePolicy {
+    /// TTL of block responses, in seconds.
+    pub fn block_ttl_secs(&self) -> u32 {
+        u32::try_from(self.block_ttl.as_secs()).unwrap_or(u32::MAX)
+    }
+}
+
 /// What a rule asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RuleAction {

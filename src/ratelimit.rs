@@ -78,6 +78,23 @@ impl RateLimiter {
         }
     }
 
+    /// Whether a query from `ip` would be admitted now, without taking a token (explain).
+    pub fn peek(&self, ip: IpAddr, qps: f32, burst: f32, now: Instant) -> bool {
+        if qps <= 0.0 {
+            return true;
+        }
+        let key = client_key(ip);
+        let shard = &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS];
+        let s = match shard.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        s.peek(&key).is_none_or(|b| {
+            let dt = now.saturating_duration_since(b.last).as_secs_f32();
+            (b.tokens + dt * qps).min(burst.max(1.0)) >= 1.0
+        })
+    }
+
     /// Clients currently tracked.
     pub fn tracked(&self) -> usize {
         self.shards

@@ -1,36 +1,32 @@
-//! Listeners: UDP through `hickory_server::Server` (one SO_REUSEPORT socket per worker thread on
-//! every listen address, so the kernel spreads load without a shared queue), and TCP through our
-//! own accept loop, because hickory-server has no connection cap and answers the queries of one
-//! connection strictly in turn (head-of-line blocking, notes P4). Here a semaphore caps concurrent
-//! connections, an idle timeout closes quiet ones, and the queries of one connection are handled
-//! concurrently, with answers written back as they complete (RFC 7766 §6.2.1.1).
+//! Listeners: they move bytes and nothing else; every answer is built by the pipeline.
+//!
+//! UDP: one SO_REUSEPORT socket per receive thread on every listen address, so the kernel spreads
+//! load without a shared queue. Each thread runs the pipeline's fast path on the datagram and
+//! sends the answer itself; a query that must wait on an upstream becomes a task on the full path.
+//! With `udp_path = "hickory"` (kept for comparison) every datagram takes the full path as a task.
+//!
+//! TCP: our own accept loop, because hickory-server has no connection cap and answers the queries
+//! of one connection strictly in turn (head-of-line blocking, notes P4). Here a semaphore caps
+//! concurrent connections, an idle timeout closes quiet ones, and the queries of one connection
+//! are handled concurrently, with answers written back as they complete (RFC 7766 §6.2.1.1).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use hickory_proto::op::{Header, MessageType, ResponseCode};
-use hickory_proto::rr::Record;
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
-use hickory_server::Server;
-use hickory_server::net::NetError;
-use hickory_server::net::runtime::TokioTime;
-use hickory_server::net::xfer::Protocol;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponse;
 use socket2::{Domain, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{Semaphore, mpsc, watch};
 
-use crate::pipeline::Handler;
+use crate::pipeline::{FastPath, Handler};
 
 /// Listener settings.
 #[derive(Debug, Clone)]
 pub struct ListenConfig {
-    /// Serve UDP through pixelguard's own receive loop (one thread per socket, fast path for
-    /// cache hits and blocked names) instead of hickory-server's task-per-packet loop.
+    /// Serve UDP through the receive threads' fast path (answers that need no upstream are
+    /// written on the thread), instead of a task per datagram on the full path.
     pub udp_fast_path: bool,
     /// UDP sockets per address.
     pub udp_sockets: usize,
@@ -126,7 +122,7 @@ fn bind_one(mut a: SocketAddr, udp_sockets: usize) -> std::io::Result<Bound> {
 
 /// A running set of listeners.
 pub struct Running {
-    server: Server<Handler>,
+    udp_tasks: Vec<tokio::task::JoinHandle<()>>,
     stop_tcp: watch::Sender<bool>,
     tcp_tasks: Vec<tokio::task::JoinHandle<()>>,
     stop_udp: Arc<AtomicBool>,
@@ -135,7 +131,7 @@ pub struct Running {
 
 /// Starts serving on bound sockets.
 pub fn serve(bound: Vec<Bound>, handler: Handler, cfg: &ListenConfig) -> Running {
-    let mut server = Server::new(handler.clone());
+    let mut udp_tasks = Vec::new();
     let (stop_tcp, stop_rx) = watch::channel(false);
     let limit = Arc::new(Semaphore::new(cfg.tcp_max_connections.max(1)));
     let per_client: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> =
@@ -147,7 +143,11 @@ pub fn serve(bound: Vec<Bound>, handler: Handler, cfg: &ListenConfig) -> Running
     for b in bound {
         for s in b.udp {
             if !cfg.udp_fast_path {
-                server.register_socket(s);
+                udp_tasks.push(tokio::spawn(udp_tasks_loop(
+                    Arc::new(s),
+                    handler.clone(),
+                    stop_rx.clone(),
+                )));
                 continue;
             }
             match udp_thread(s, handler.clone(), rt.clone(), stop_udp.clone()) {
@@ -168,7 +168,7 @@ pub fn serve(bound: Vec<Bound>, handler: Handler, cfg: &ListenConfig) -> Running
         )));
     }
     Running {
-        server,
+        udp_tasks,
         stop_tcp,
         tcp_tasks,
         stop_udp,
@@ -216,70 +216,53 @@ fn udp_thread(
                 if src.port() == 0 {
                     continue;
                 }
-                if handler.0.fast_udp(&buf[..n], src.ip(), &mut out) {
-                    // An empty answer means "drop" (rate limit with action = "drop").
-                    if !out.is_empty() {
-                        let _ = sock.send_to(&out, src);
+                match handler.0.fast_udp(&buf[..n], src.ip(), &mut out) {
+                    FastPath::Answered => {
+                        // An empty answer means "drop" (rate limit with action = "drop").
+                        if !out.is_empty() {
+                            let _ = sock.send_to(&out, src);
+                        }
                     }
-                    continue;
+                    FastPath::Full { admitted } => {
+                        // The full path: any request shape, upstream queries.
+                        let bytes = buf[..n].to_vec();
+                        let h = handler.clone();
+                        let s = sock.clone();
+                        rt.spawn(async move {
+                            if let Some(reply) = h.0.answer(&bytes, src, false, admitted).await {
+                                let _ = s.send_to(&reply, src);
+                            }
+                        });
+                    }
                 }
-                // The full path: hickory's parser and encoder, upstream queries, canaries.
-                let bytes = buf[..n].to_vec();
-                let h = handler.clone();
-                let s = sock.clone();
-                rt.spawn(async move { udp_slow(bytes, src, h, s).await });
             }
         })
 }
 
-async fn udp_slow(
-    bytes: Vec<u8>,
-    src: SocketAddr,
-    handler: Handler,
-    sock: Arc<std::net::UdpSocket>,
-) {
-    match Request::from_bytes(bytes.clone(), src, Protocol::Udp) {
-        Ok(req) => {
-            let responder = UdpResponder { sock, dst: src };
-            let _ = handler
-                .handle_request::<_, TokioTime>(&req, responder)
-                .await;
+/// `udp_path = "hickory"`: every datagram becomes a task on the full path.
+async fn udp_tasks_loop(sock: Arc<UdpSocket>, handler: Handler, mut stop: watch::Receiver<bool>) {
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        let (n, src) = tokio::select! {
+            r = sock.recv_from(&mut buf) => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::debug!(error = %e, "udp receive failed");
+                    continue;
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        if src.port() == 0 {
+            continue;
         }
-        Err(_) => {
-            if let Some(reply) = formerr_for(&bytes) {
-                let _ = sock.send_to(&reply, src);
+        let bytes = buf[..n].to_vec();
+        let (h, s) = (handler.clone(), sock.clone());
+        tokio::spawn(async move {
+            if let Some(reply) = h.0.answer(&bytes, src, false, false).await {
+                let _ = s.send_to(&reply, src).await;
             }
-        }
-    }
-}
-
-/// Sends a response over the fast path's UDP socket, truncated to the client's size.
-#[derive(Clone)]
-struct UdpResponder {
-    sock: Arc<std::net::UdpSocket>,
-    dst: SocketAddr,
-}
-
-#[async_trait::async_trait]
-impl ResponseHandler for UdpResponder {
-    async fn send_response<'a>(
-        &mut self,
-        response: MessageResponse<
-            '_,
-            'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-        >,
-    ) -> Result<ResponseInfo, NetError> {
-        // As hickory does for UDP: the limit is the response OPT's payload, or 512 without EDNS.
-        let limit = response.edns().map_or(512, |e| e.max_payload());
-        let (info, bytes) = encode(response, limit)?;
-        self.sock
-            .send_to(&bytes, self.dst)
-            .map_err(|e| NetError::from(e.to_string()))?;
-        Ok(info)
+        });
     }
 }
 
@@ -295,7 +278,9 @@ impl Running {
             }
         })
         .await;
-        let _ = tokio::time::timeout(grace, self.server.shutdown_gracefully()).await;
+        for t in std::mem::take(&mut self.udp_tasks) {
+            let _ = tokio::time::timeout(grace, t).await;
+        }
         for t in self.tcp_tasks {
             let _ = tokio::time::timeout(grace, t).await;
         }
@@ -440,40 +425,9 @@ async fn handle_tcp_message(
     handler: Handler,
     tx: mpsc::Sender<Vec<u8>>,
 ) {
-    let responder = TcpResponder { tx: tx.clone() };
-    match Request::from_bytes(buf.clone(), src, Protocol::Tcp) {
-        Ok(req) => {
-            let _ = handler
-                .handle_request::<_, TokioTime>(&req, responder)
-                .await;
-        }
-        Err(_) => {
-            // Unparseable: answer FORMERR if at least the header is there (as hickory does for UDP).
-            if let Some(bytes) = formerr_for(&buf) {
-                let _ = tx.send(framed(bytes)).await;
-            }
-        }
+    if let Some(reply) = handler.0.answer(&buf, src, true, false).await {
+        let _ = tx.send(framed(reply)).await;
     }
-}
-
-/// A FORMERR reply to a request whose header is readable, `None` otherwise.
-pub fn formerr_for(raw: &[u8]) -> Option<Vec<u8>> {
-    let mut d = BinDecoder::new(raw);
-    let h = Header::read(&mut d).ok()?;
-    if h.metadata.message_type != MessageType::Query {
-        return None;
-    }
-    let mut meta = hickory_proto::op::Metadata::response_from_request(&h.metadata);
-    meta.response_code = ResponseCode::FormErr;
-    meta.recursion_available = true;
-    let header = Header {
-        metadata: meta,
-        counts: Default::default(),
-    };
-    let mut out = Vec::with_capacity(12);
-    let mut e = BinEncoder::new(&mut out);
-    header.emit(&mut e).ok()?;
-    Some(out)
 }
 
 fn framed(msg: Vec<u8>) -> Vec<u8> {
@@ -481,54 +435,4 @@ fn framed(msg: Vec<u8>) -> Vec<u8> {
     out.extend_from_slice(&(msg.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
     out.extend_from_slice(&msg);
     out
-}
-
-/// Encodes a response, at most `limit` bytes (records that do not fit are left out and TC is
-/// set, as hickory's own encoder does for UDP).
-fn encode<'a>(
-    response: MessageResponse<
-        '_,
-        'a,
-        impl Iterator<Item = &'a Record> + Send + 'a,
-        impl Iterator<Item = &'a Record> + Send + 'a,
-        impl Iterator<Item = &'a Record> + Send + 'a,
-        impl Iterator<Item = &'a Record> + Send + 'a,
-    >,
-    limit: u16,
-) -> Result<(ResponseInfo, Vec<u8>), NetError> {
-    let mut bytes = Vec::with_capacity(512);
-    let mut enc = BinEncoder::new(&mut bytes);
-    enc.set_max_size(limit);
-    let info = response
-        .destructive_emit(&mut enc)
-        .map_err(|e| NetError::from(e.to_string()))?;
-    Ok((info, bytes))
-}
-
-/// Sends responses of one TCP connection to its writer task.
-#[derive(Clone)]
-struct TcpResponder {
-    tx: mpsc::Sender<Vec<u8>>,
-}
-
-#[async_trait::async_trait]
-impl ResponseHandler for TcpResponder {
-    async fn send_response<'a>(
-        &mut self,
-        response: MessageResponse<
-            '_,
-            'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-        >,
-    ) -> Result<ResponseInfo, NetError> {
-        let (info, bytes) = encode(response, u16::MAX)?;
-        self.tx
-            .send(framed(bytes))
-            .await
-            .map_err(|_| NetError::from("tcp connection closed"))?;
-        Ok(info)
-    }
 }

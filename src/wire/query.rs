@@ -1,0 +1,283 @@
+//! Queries in wire form: [`Query`], the one view of a request that every stage and the encoder
+//! read (built by the fast parser here, or by the full decoder in the pipeline), and
+//! [`parse_query`], a strict parser for the common shape (one question, optional OPT,
+//! uncompressed name of plain characters) that needs no allocation.
+//!
+//! Anything outside the common shape returns `None` and takes the full path (hickory's decoder),
+//! which handles every case; so this parser may be conservative, never lenient.
+
+use super::{MAX_UDP_PAYLOAD, OPT, be16};
+
+/// A request as the stages and the encoder see it, whichever decoder produced it.
+#[derive(Debug, Clone, Copy)]
+pub struct Query<'a> {
+    /// Message id.
+    pub id: u16,
+    /// Opcode (0 = QUERY; others are answered NOTIMP, echoing it).
+    pub opcode: u8,
+    /// RD bit.
+    pub rd: bool,
+    /// CD bit.
+    pub cd: bool,
+    /// AD bit.
+    pub ad: bool,
+    /// The name lower-cased, presentation form without the trailing dot ("" for the root).
+    pub name: &'a str,
+    /// The question section as the client sent it (uncompressed, the client's case); empty when
+    /// the request had no usable question.
+    pub question: &'a [u8],
+    /// Questions in [`Self::question`] (1, or what an invalid request held, echoed as sent).
+    pub qdcount: u16,
+    /// Query type.
+    pub qtype: u16,
+    /// Query class.
+    pub qclass: u16,
+    /// EDNS: (advertised payload, DO bit); `None` without OPT.
+    pub edns: Option<(u16, bool)>,
+}
+
+impl Query<'_> {
+    /// The largest response this client accepts over UDP.
+    pub fn udp_limit(&self) -> usize {
+        match self.edns {
+            Some((p, _)) => usize::from(p.clamp(512, MAX_UDP_PAYLOAD)),
+            None => 512,
+        }
+    }
+
+    /// DO bit.
+    pub fn dnssec_ok(&self) -> bool {
+        self.edns.is_some_and(|e| e.1)
+    }
+}
+
+/// A query in the common shape, pointing into the receive buffer.
+#[derive(Debug)]
+pub struct ParsedQuery<'a> {
+    /// The whole request.
+    pub raw: &'a [u8],
+    /// Message id.
+    pub id: u16,
+    /// RD bit.
+    pub rd: bool,
+    /// CD bit.
+    pub cd: bool,
+    /// AD bit.
+    pub ad: bool,
+    /// Offset just past the question section.
+    pub question_end: usize,
+    /// The name lower-cased, presentation form without the trailing dot ("" for the root).
+    lower: [u8; 255],
+    lower_len: usize,
+    /// Query type.
+    pub qtype: u16,
+    /// Query class.
+    pub qclass: u16,
+    /// EDNS: (advertised payload, DO bit); `None` without OPT.
+    pub edns: Option<(u16, bool)>,
+}
+
+impl ParsedQuery<'_> {
+    /// The lower-case name without trailing dot.
+    pub fn name(&self) -> &str {
+        std::str::from_utf8(&self.lower[..self.lower_len]).unwrap_or("")
+    }
+
+    /// The request as the stages see it.
+    pub fn view(&self) -> Query<'_> {
+        Query {
+            id: self.id,
+            opcode: 0,
+            rd: self.rd,
+            cd: self.cd,
+            ad: self.ad,
+            name: self.name(),
+            question: &self.raw[12..self.question_end],
+            qdcount: 1,
+            qtype: self.qtype,
+            qclass: self.qclass,
+            edns: self.edns,
+        }
+    }
+
+    /// The largest response this client accepts over UDP.
+    pub fn udp_limit(&self) -> usize {
+        match self.edns {
+            Some((p, _)) => usize::from(p.clamp(512, MAX_UDP_PAYLOAD)),
+            None => 512,
+        }
+    }
+
+    /// DO bit.
+    pub fn dnssec_ok(&self) -> bool {
+        self.edns.is_some_and(|e| e.1)
+    }
+}
+
+/// Parses a query in the common shape, or `None` (take the full path).
+pub fn parse_query(raw: &[u8]) -> Option<ParsedQuery<'_>> {
+    if raw.len() < 17 {
+        return None;
+    }
+    let flags = be16(raw, 2)?;
+    // QR=0, OPCODE=0, TC=0, Z=0; rcode 0.
+    if flags & 0x8000 != 0
+        || flags & 0x7800 != 0
+        || flags & 0x0200 != 0
+        || flags & 0x0040 != 0
+        || flags & 0x000f != 0
+    {
+        return None;
+    }
+    if be16(raw, 4)? != 1 || be16(raw, 6)? != 0 || be16(raw, 8)? != 0 {
+        return None;
+    }
+    let arcount = be16(raw, 10)?;
+    if arcount > 1 {
+        return None;
+    }
+    let mut lower = [0u8; 255];
+    let mut lower_len = 0usize;
+    let mut i = 12;
+    loop {
+        let len = usize::from(*raw.get(i)?);
+        if len == 0 {
+            i += 1;
+            break;
+        }
+        if len > 63 {
+            return None; // compression pointer or reserved bits: full path
+        }
+        let label = raw.get(i + 1..i + 1 + len)?;
+        if lower_len + len + 1 > 254 {
+            return None;
+        }
+        if lower_len > 0 {
+            lower[lower_len] = b'.';
+            lower_len += 1;
+        }
+        for &c in label {
+            if !(c.is_ascii_alphanumeric() || c == b'-' || c == b'_') {
+                return None; // characters that need escaping: full path
+            }
+            lower[lower_len] = c.to_ascii_lowercase();
+            lower_len += 1;
+        }
+        i += 1 + len;
+    }
+    let qtype = be16(raw, i)?;
+    let qclass = be16(raw, i + 2)?;
+    let question_end = i + 4;
+    // Meta types (ANY, AXFR, ...) take the full path.
+    if qtype >= 128 || qtype == 0 || qtype == OPT {
+        return None;
+    }
+    let mut edns = None;
+    if arcount == 1 {
+        let j = question_end;
+        if *raw.get(j)? != 0 || be16(raw, j + 1)? != OPT {
+            return None;
+        }
+        let payload = be16(raw, j + 3)?;
+        let version = *raw.get(j + 6)?;
+        let ext_rcode = *raw.get(j + 5)?;
+        let eflags = be16(raw, j + 7)?;
+        let rdlen = usize::from(be16(raw, j + 9)?);
+        if version != 0 || ext_rcode != 0 || j + 11 + rdlen != raw.len() {
+            return None;
+        }
+        edns = Some((payload, eflags & 0x8000 != 0));
+    } else if question_end != raw.len() {
+        return None;
+    }
+    Some(ParsedQuery {
+        raw,
+        id: be16(raw, 0)?,
+        rd: flags & 0x0100 != 0,
+        ad: flags & 0x0020 != 0,
+        cd: flags & 0x0010 != 0,
+        question_end,
+        lower,
+        lower_len,
+        qtype,
+        qclass,
+        edns,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::{Name, RecordType};
+    use proptest::prelude::*;
+
+    fn build(name: &str, qtype: u16, edns: Option<(u16, bool)>) -> Vec<u8> {
+        let mut m = Message::new(7, MessageType::Query, OpCode::Query);
+        m.metadata.recursion_desired = true;
+        m.add_query(Query::query(
+            Name::from_ascii(name).unwrap(),
+            RecordType::from(qtype),
+        ));
+        if let Some((p, d)) = edns {
+            let mut e = Edns::new();
+            e.set_max_payload(p);
+            e.set_dnssec_ok(d);
+            m.set_edns(e);
+        }
+        m.to_vec().unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Arbitrary bytes never panic the parser or the encoders.
+        #[test]
+        fn never_panics(raw in proptest::collection::vec(any::<u8>(), 0..600)) {
+            if let Some(q) = parse_query(&raw) {
+                let v = q.view();
+                prop_assert!(v.question.len() >= 5);
+                prop_assert!(v.name.len() < 255);
+            }
+        }
+
+        /// Differential: what the fast parser reads equals what hickory's parser reads.
+        #[test]
+        fn agrees_with_hickory(labels in proptest::collection::vec("[a-zA-Z0-9_]([a-zA-Z0-9_-]{0,18}[a-zA-Z0-9_])?", 1..5),
+                               qtype in prop_oneof![Just(1u16), Just(28), Just(15), Just(16), Just(65), Just(64)],
+                               edns in proptest::option::of((0u16..5000, any::<bool>()))) {
+            let name = format!("{}.", labels.join("."));
+            let raw = build(&name, qtype, edns);
+            let q = parse_query(&raw);
+            let h = Message::from_vec(&raw).unwrap();
+            prop_assert!(q.is_some(), "common shape must take the fast path: {name}");
+            let q = q.unwrap();
+            prop_assert_eq!(q.name(), name.trim_end_matches('.').to_ascii_lowercase());
+            prop_assert_eq!(q.qtype, u16::from(h.queries[0].query_type()));
+            prop_assert_eq!(q.edns.map(|e| e.1), h.edns.as_ref().map(|e| e.flags().dnssec_ok));
+            prop_assert_eq!(q.edns.is_some(), h.edns.is_some());
+        }
+    }
+
+    #[test]
+    fn unusual_shapes_take_the_full_path() {
+        assert!(
+            parse_query(&build("a.example.", 255, None)).is_none(),
+            "ANY"
+        );
+        let mut two = build("a.example.", 1, None);
+        two[5] = 2; // qdcount 2
+        assert!(parse_query(&two).is_none());
+        let mut resp = build("a.example.", 1, None);
+        resp[2] |= 0x80; // QR
+        assert!(parse_query(&resp).is_none());
+        assert!(
+            parse_query(&build("a.example.", 1, Some((1232, false))))
+                .is_some_and(|q| q.udp_limit() == 1232)
+        );
+        assert!(
+            parse_query(&build("a.example.", 1, Some((100, false))))
+                .is_some_and(|q| q.udp_limit() == 512)
+        );
+    }
+}
