@@ -47,7 +47,7 @@ struct Done {
     reply: Reply,
     outcome: Outcome,
     verdict: Option<Verdict>,
-    bypass: Option<&'static str>,
+    bypass: Option<crate::outcome::Bypass>,
     /// The upstream of a fresh answer.
     upstream: Option<std::net::SocketAddr>,
     /// Cache consulted: hit or miss.
@@ -60,7 +60,7 @@ pub fn scope(s: &Snapshot) -> Scope<'_> {
         zones: &s.zones,
         zone_configs: &s.config.zones,
         lists: &s.lists,
-        upstreams: &s.upstreams,
+        upstream_servers: s.upstreams.servers(),
         query_log: s.config.query_log.as_ref(),
     }
 }
@@ -72,6 +72,8 @@ impl Pipeline {
         let max_inflight = snapshot.config.upstream.max_inflight;
         let recorder = Recorder::new();
         recorder.install(&scope(&snapshot), None);
+        let observer = recorder.upstream_observer(snapshot.upstreams.servers());
+        snapshot.upstreams.set_observer(observer);
         Self {
             snapshot: ArcSwap::from_pointee(snapshot),
             cache: Arc::new(cache),
@@ -87,6 +89,10 @@ impl Pipeline {
         self.cache.reconfigure(&snapshot.config.cache);
         let prev = self.snapshot.load_full();
         self.recorder.install(&scope(&snapshot), Some(&prev.lists));
+        let observer = self
+            .recorder
+            .upstream_observer(snapshot.upstreams.servers());
+        snapshot.upstreams.set_observer(observer);
         self.snapshot.store(Arc::new(snapshot));
     }
 
@@ -110,7 +116,7 @@ impl Pipeline {
             qtype,
             outcome: Outcome::Invalid,
             verdict: None,
-            mode: zone.map_or("off", |(_, z)| z.mode.as_str()),
+            mode: zone.map_or(Mode::Off, |(_, z)| z.mode),
             bypass: None,
             rcode,
             upstream: None,
@@ -188,7 +194,7 @@ impl Pipeline {
             qtype,
             outcome: done.outcome,
             verdict: done.verdict.as_ref(),
-            mode: zone.mode.as_str(),
+            mode: zone.mode,
             bypass: done.bypass,
             rcode: done.reply.rcode,
             upstream: done.upstream,
@@ -551,7 +557,7 @@ impl Pipeline {
             qtype,
             outcome: Outcome::Refused,
             verdict: None,
-            mode: "off",
+            mode: Mode::Off,
             bypass: None,
             rcode: ResponseCode::Refused,
             upstream: None,
@@ -605,7 +611,7 @@ impl Pipeline {
             qtype,
             outcome,
             verdict,
-            mode: zone.mode.as_str(),
+            mode: zone.mode,
             bypass: None,
             rcode,
             upstream: None,
