@@ -1,9 +1,9 @@
 //! Recording what happened to each query: one [`Event`] per answer, built from the closed
 //! [`Outcome`] and the verdict, fanned out to the Prometheus counters ([`crate::metrics`]), the
-//! bounded top-k of the admin API ([`topk`]), and the query log ([`crate::querylog`]).
+//! bounded top-k of the admin API (`topk`), and the query log ([`crate::querylog`]).
 //!
 //! Cheap on the request path: counter handles are resolved once per snapshot ([`Recorder::install`],
-//! [`handles`]) and indexed by zone and outcome, so a query costs a few atomic increments, no
+//! `handles`) and indexed by zone and outcome, so a query costs a few atomic increments, no
 //! label formatting and no lock (the top-k takes a per-zone lock for policy hits only; the query
 //! log is a `try_send`). Never exposes a client address: labels are closed sets, the top-k and
 //! the query log see clients through the configured [`ClientMode`] (a keyed pseudonym by
