@@ -446,6 +446,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn closed_label_sets_are_stable() {
+        assert_eq!(BYPASS_KINDS, ["canary", "private_relay", "ddr", "doh_host"]);
+        assert_eq!(
+            upstream_label(&crate::upstream::RECURSOR_ADDR),
+            UPSTREAM_RECURSIVE
+        );
+        assert_eq!(
+            upstream_label(&"192.0.2.1:53".parse().unwrap()),
+            "192.0.2.1:53"
+        );
+    }
+
+    #[test]
     fn names_follow_the_conventions_and_render_with_help() {
         let m = Metrics::new();
         m.queries.with_label_values(&["kiosk", "blocked"]).inc();

@@ -55,8 +55,8 @@ pub fn document(rec: &Recorder, s: &Scope<'_>, top: usize) -> Value {
     for z in s.zones {
         let clients = rec.client_mode(&z.name) != ClientMode::None;
         let top_json = rec
-            .zone_top(&z.name)
-            .map_or(Value::Null, |t| top_json(&t, now, top, clients));
+            .with_zone_top(&z.name, |t| top_json(t, now, top, clients))
+            .unwrap_or(Value::Null);
         zones.insert(
             z.name.to_string(),
             json!({

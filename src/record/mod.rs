@@ -221,13 +221,15 @@ impl Recorder {
         ))
     }
 
-    /// A copy of a zone's top-k summary (`None` for a zone not installed).
-    pub fn zone_top(&self, zone: &str) -> Option<ZoneTop> {
+    /// Reads a zone's top-k summary under its lock (`None` for a zone not installed, or whose
+    /// summary a panicking writer left poisoned).
+    pub fn with_zone_top<R>(&self, zone: &str, f: impl FnOnce(&ZoneTop) -> R) -> Option<R> {
         let top = match self.tops.lock() {
             Ok(t) => t.get(zone).cloned(),
             Err(p) => p.into_inner().get(zone).cloned(),
         }?;
-        top.lock().ok().map(|t| t.clone())
+        let t = top.lock().ok()?;
+        Some(f(&t))
     }
 
     /// How a zone's clients are written (query log, top clients); `hash` for a zone not

@@ -117,7 +117,7 @@ impl Default for ZoneTop {
 impl ZoneTop {
     /// Counts one policy hit at `now` (Unix seconds) for `name` and, unless the zone records
     /// no clients, `client` (a pseudonym or masked network).
-    pub(crate) fn add(&mut self, now: u64, name: &str, client: Option<&str>) {
+    pub(super) fn add(&mut self, now: u64, name: &str, client: Option<&str>) {
         self.names_hour.add(now, name);
         self.names_day.add(now, name);
         if let Some(c) = client {
