@@ -345,6 +345,10 @@ impl App {
             }
         }
         let pipeline = Arc::new(Pipeline::new(snapshot));
+        let cache = pipeline.cache.clone();
+        pipeline
+            .recorder
+            .set_cache_entries(Arc::new(move || cache.len()));
         let query_log = QueryLog::start(
             log_cfg,
             log_key.clone().unwrap_or_else(|| pipeline.recorder.key()),

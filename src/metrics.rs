@@ -15,7 +15,7 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::outcome::Outcome;
+use crate::outcome::{Bypass, Outcome};
 
 /// Answers, by zone (`none` for clients in no zone) and outcome.
 pub const QUERIES_TOTAL: &str = "pixelguard_queries_total";
@@ -81,9 +81,18 @@ pub const ALL_NAMES: &[&str] = &[
 pub const ZONE_NONE: &str = "none";
 /// The `vendor` and `category` label of rules without catalogue attribution.
 pub const OTHER: &str = "other";
-/// `kind` values of [`BYPASS_ATTEMPTS_TOTAL`]: the canaries (`policy::Canary::kind`) and
-/// `doh_host`, a query for a public DoH / DoT endpoint of the catalogue.
-pub const BYPASS_KINDS: &[&str] = &["canary", "private_relay", "ddr", "doh_host"];
+/// `kind` values of [`BYPASS_ATTEMPTS_TOTAL`], in [`Bypass::ALL`] order: the canaries
+/// (`policy::Canary::kind`) and `doh_host`, a query for a public DoH / DoT endpoint of the
+/// catalogue.
+pub const BYPASS_KINDS: &[&str] = &{
+    let mut out = [""; Bypass::ALL.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = Bypass::ALL[i].as_str();
+        i += 1;
+    }
+    out
+};
 /// `result` values of [`UPSTREAM_QUERIES_TOTAL`]: `ok` (a usable reply, NXDOMAIN included), the
 /// reply codes that make pixelguard try the next upstream, and the ways a try can fail
 /// (`upstream::TryError`).
@@ -99,6 +108,16 @@ pub const UPSTREAM_RESULTS: &[&str] = &[
 ];
 /// The `upstream` label in recursive mode (pixelguard resolves from the root itself).
 pub const UPSTREAM_RECURSIVE: &str = "recursive";
+
+/// The `upstream` label of a server address: the address, or [`UPSTREAM_RECURSIVE`] for the
+/// recursor's pseudo address.
+pub fn upstream_label(a: &std::net::SocketAddr) -> String {
+    if *a == crate::upstream::RECURSOR_ADDR {
+        UPSTREAM_RECURSIVE.to_owned()
+    } else {
+        a.to_string()
+    }
+}
 /// `result` values of [`RELOADS_TOTAL`].
 pub const RELOAD_RESULTS: &[&str] = &["success", "failure"];
 /// `reason` values of [`LIST_UPDATE_FAILURES_TOTAL`] for local and builtin lists; remote lists
@@ -425,6 +444,19 @@ impl Labels {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn closed_label_sets_are_stable() {
+        assert_eq!(BYPASS_KINDS, ["canary", "private_relay", "ddr", "doh_host"]);
+        assert_eq!(
+            upstream_label(&crate::upstream::RECURSOR_ADDR),
+            UPSTREAM_RECURSIVE
+        );
+        assert_eq!(
+            upstream_label(&"192.0.2.1:53".parse().unwrap()),
+            "192.0.2.1:53"
+        );
+    }
 
     #[test]
     fn names_follow_the_conventions_and_render_with_help() {

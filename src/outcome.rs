@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 /// What happened to one query. `as_str` values are metric label values: keep them stable.
+/// Declaration order is [`Outcome::ALL`] order, which [`Outcome::index`] relies on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
     /// Answered from an upstream (no policy hit, or an allow rule won).
@@ -41,8 +42,13 @@ impl Outcome {
         Self::RateLimited,
     ];
 
+    /// The position in [`Outcome::ALL`], for arrays indexed by outcome.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
     /// The label value.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::Forwarded => "forwarded",
             Self::Cached => "cached",
@@ -54,6 +60,55 @@ impl Outcome {
             Self::Invalid => "invalid",
             Self::RateLimited => "rate_limited",
         }
+    }
+}
+
+/// A kind of attempt to bypass the filter (`kind` of `pixelguard_bypass_attempts_total`). The
+/// canaries are answered locally (`policy::Canary::kind`); `DohHost` is a query for a public
+/// DoH / DoT endpoint of the catalogue, counted but answered as usual. `as_str` values are metric
+/// label values: keep them stable. Declaration order is [`Bypass::ALL`] order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Bypass {
+    /// `use-application-dns.net` (Firefox's DoH canary).
+    Canary,
+    /// `mask.icloud.com`, `mask-h2.icloud.com` (iCloud Private Relay).
+    PrivateRelay,
+    /// `_dns.resolver.arpa` (Discovery of Designated Resolvers).
+    Ddr,
+    /// A public DoH / DoT endpoint name of the catalogue.
+    DohHost,
+}
+
+impl Bypass {
+    /// Every variant, for pre-registering metric series.
+    pub const ALL: &'static [Bypass] =
+        &[Self::Canary, Self::PrivateRelay, Self::Ddr, Self::DohHost];
+
+    /// The position in [`Bypass::ALL`], for arrays indexed by kind.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Canary => "canary",
+            Self::PrivateRelay => "private_relay",
+            Self::Ddr => "ddr",
+            Self::DohHost => "doh_host",
+        }
+    }
+}
+
+impl std::fmt::Display for Bypass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for Bypass {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -87,5 +142,36 @@ impl Verdict {
             s.push_str(&format!(" via {c}"));
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indices_follow_all() {
+        for (i, o) in Outcome::ALL.iter().enumerate() {
+            assert_eq!(
+                o.index(),
+                i,
+                "{o:?}: handles are built in Outcome::ALL order"
+            );
+        }
+        for (i, b) in Bypass::ALL.iter().enumerate() {
+            assert_eq!(
+                b.index(),
+                i,
+                "{b:?}: handles are built in Bypass::ALL order"
+            );
+        }
+    }
+
+    #[test]
+    fn bypass_labels_are_stable() {
+        let labels: Vec<&str> = Bypass::ALL.iter().map(|b| b.as_str()).collect();
+        assert_eq!(labels, ["canary", "private_relay", "ddr", "doh_host"]);
+        assert_eq!(Bypass::Ddr.to_string(), "ddr");
+        assert_eq!(serde_json::json!(Bypass::PrivateRelay), "private_relay");
     }
 }

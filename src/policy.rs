@@ -209,12 +209,12 @@ pub enum Canary {
 }
 
 impl Canary {
-    /// The metric label (`kind` of `pixelguard_bypass_attempts_total`).
-    pub fn kind(self) -> &'static str {
+    /// The bypass kind (its label is `kind` of `pixelguard_bypass_attempts_total`).
+    pub fn kind(self) -> crate::outcome::Bypass {
         match self {
-            Self::FirefoxDoh => "canary",
-            Self::PrivateRelay => "private_relay",
-            Self::Ddr => "ddr",
+            Self::FirefoxDoh => crate::outcome::Bypass::Canary,
+            Self::PrivateRelay => crate::outcome::Bypass::PrivateRelay,
+            Self::Ddr => crate::outcome::Bypass::Ddr,
         }
     }
 

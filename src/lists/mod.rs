@@ -4,6 +4,7 @@
 //! empty, so that one missing file never takes the daemon down with it.
 
 pub mod catalogue;
+pub mod doh;
 pub mod name;
 pub mod parse;
 pub mod supply;

@@ -25,7 +25,7 @@ pub struct Done<'a> {
     /// The rule behind it, when one matched.
     pub verdict: Option<Verdict>,
     /// The canary kind, for local bypass answers.
-    pub bypass: Option<&'static str>,
+    pub bypass: Option<crate::outcome::Bypass>,
     /// The upstream of a fresh answer.
     pub upstream: Option<SocketAddr>,
     /// Cache consulted: hit (`Some(true)`) or miss; `None` when it was not.
@@ -125,7 +125,7 @@ pub fn record(recorder: &Recorder, cx: &Cx<'_>, done: &Done<'_>) {
         qtype: RecordType::from(cx.q.qtype),
         outcome: done.outcome,
         verdict: done.verdict.as_ref(),
-        mode: zone.map_or(Mode::Off, |(_, z)| z.mode).as_str(),
+        mode: zone.map_or(Mode::Off, |(_, z)| z.mode),
         bypass: done.bypass,
         rcode: done.rcode(),
         upstream: done.upstream,
@@ -152,7 +152,7 @@ pub fn record_invalid(
         qtype,
         outcome: Outcome::Invalid,
         verdict: None,
-        mode: zone.map_or(Mode::Off, |(_, z)| z.mode).as_str(),
+        mode: zone.map_or(Mode::Off, |(_, z)| z.mode),
         bypass: None,
         rcode,
         upstream: None,

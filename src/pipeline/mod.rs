@@ -50,7 +50,7 @@ pub fn scope(s: &Snapshot) -> Scope<'_> {
         zones: &s.zones,
         zone_configs: &s.config.zones,
         lists: &s.lists,
-        upstreams: &s.upstreams,
+        upstream_servers: s.upstreams.servers(),
         query_log: s.config.query_log.as_ref(),
     }
 }
@@ -77,6 +77,8 @@ impl Pipeline {
         let max_inflight = snapshot.config.upstream.max_inflight;
         let recorder = Recorder::new();
         recorder.install(&scope(&snapshot), None);
+        let observer = recorder.upstream_observer(snapshot.upstreams.servers());
+        snapshot.upstreams.set_observer(observer);
         Self {
             snapshot: ArcSwap::from_pointee(snapshot),
             cache: Arc::new(cache),
@@ -92,6 +94,10 @@ impl Pipeline {
         self.cache.reconfigure(&snapshot.config.cache);
         let prev = self.snapshot.load_full();
         self.recorder.install(&scope(&snapshot), Some(&prev.lists));
+        let observer = self
+            .recorder
+            .upstream_observer(snapshot.upstreams.servers());
+        snapshot.upstreams.set_observer(observer);
         self.snapshot.store(Arc::new(snapshot));
     }
 

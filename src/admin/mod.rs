@@ -17,7 +17,11 @@
 //!
 //! The server starts before the first snapshot is built, so `/readyz` answers 503 ("starting")
 //! while lists load; the state is filled in by `app` as start-up proceeds. Reload is a callback
-//! handed in by `app`, so this module does not reach up into the wiring.
+//! handed in by `app`, so this module does not reach up into the wiring. Counters are read
+//! through the recorder only ([`stats`] builds the `/api/stats` document); the pipeline is held
+//! for the running snapshot and `/api/explain`.
+
+pub mod stats;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -201,7 +205,7 @@ async fn metrics(State(st): State<Arc<AdminState>>) -> Response {
     st.scrape_hook();
     let m = p.recorder.metrics();
     m.cache_entries
-        .set(i64::try_from(p.cache.len()).unwrap_or(i64::MAX));
+        .set(i64::try_from(p.recorder.cache_entries()).unwrap_or(i64::MAX));
     let mut r = m.render().into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -300,7 +304,7 @@ async fn stats(
     };
     st.scrape_hook();
     let snap = p.snapshot.load();
-    let v = p.recorder.stats(&scope(&snap), p.cache.len(), top);
+    let v = stats::document(&p.recorder, &scope(&snap), top);
     json_response(StatusCode::OK, v)
 }
 
