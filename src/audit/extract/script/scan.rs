@@ -155,6 +155,7 @@ fn looks_like_file(h: &str) -> bool {
     ];
     EXT.iter().any(|e| h.ends_with(e))
 }
+
 // ---------------------------------------------------------------------------------------------
 // JS literals, calls and assignments
 
