@@ -176,3 +176,6 @@ pub fn read_ede(m: &hickory_proto::op::Message) -> Vec<(u16, String)> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests;

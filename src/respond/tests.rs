@@ -1,0 +1,177 @@
+//! The encoder against hickory's decoder: every answer it writes decodes, names compressed
+//! against the question, TTLs aged, UDP limits kept.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query as HQuery, ResponseCode};
+use hickory_proto::rr::rdata::A;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use proptest::prelude::*;
+
+use super::*;
+use crate::cache::CachedAnswer;
+use crate::config::{BlockResponse, CacheConfig};
+use crate::wire::parse_query;
+
+fn request(name: &str, qtype: u16, edns: Option<(u16, bool)>) -> Vec<u8> {
+    let mut m = Message::new(7, MessageType::Query, OpCode::Query);
+    m.metadata.recursion_desired = true;
+    m.add_query(HQuery::query(
+        Name::from_ascii(name).unwrap(),
+        RecordType::from(qtype),
+    ));
+    if let Some((p, d)) = edns {
+        let mut e = Edns::new();
+        e.set_max_payload(p);
+        e.set_dnssec_ok(d);
+        m.set_edns(e);
+    }
+    m.to_vec().unwrap()
+}
+
+fn cfg() -> CacheConfig {
+    CacheConfig {
+        max_entries: 4,
+        min_ttl: Duration::ZERO,
+        max_ttl: Duration::from_secs(86_400),
+        negative_max_ttl: Duration::from_secs(3_600),
+        servfail_ttl: Duration::from_secs(5),
+        serve_stale: Duration::from_secs(10),
+    }
+}
+
+fn upstream_answer(name: &str, records: usize, ttl: u32) -> Arc<CachedAnswer> {
+    let n = Name::from_ascii(name).unwrap();
+    let mut m = Message::new(1, MessageType::Response, OpCode::Query);
+    m.add_query(HQuery::query(n.clone(), RecordType::A));
+    for i in 0..records {
+        m.add_answer(Record::from_rdata(
+            n.clone(),
+            ttl,
+            RData::A(A::new(192, 0, 2, (i % 250) as u8)),
+        ));
+    }
+    CachedAnswer::new(&m, false, RecordType::A, Instant::now(), &cfg()).unwrap()
+}
+
+fn blocked(response: &BlockResponse, labels: Option<usize>) -> Answer<'_> {
+    Answer::Blocked(Blocked {
+        response,
+        action: RuleAction::Block,
+        ttl: 300,
+        soa_labels: labels,
+        ede: "pixelguard: t".into(),
+    })
+}
+
+#[test]
+fn upstream_answers_age_compress_and_take_the_clients_case() {
+    let raw = request("WwW.Example.TEST.", 1, Some((4096, false)));
+    let p = parse_query(&raw).unwrap();
+    let q = p.view();
+    let entry = upstream_answer("www.example.test.", 1, 300);
+    let mut out = Vec::new();
+    let a = Answer::Upstream {
+        entry,
+        age: 7,
+        max_ttl: 86_400,
+    };
+    encode(&mut out, &q, &a, q.udp_limit());
+    // 12 header + 22 question + 16 answer + 11 OPT: the owner is a pointer to the question.
+    assert_eq!(out.len(), 61);
+    let m = Message::from_vec(&out).unwrap();
+    assert_eq!(m.metadata.id, 7);
+    assert_eq!(m.answers[0].ttl, 293);
+    assert_eq!(m.answers[0].name.to_ascii(), "WwW.Example.TEST.");
+    assert_eq!(m.edns.as_ref().unwrap().max_payload(), 1232);
+}
+
+#[test]
+fn too_large_for_udp_is_truncated_with_the_question_and_opt() {
+    let raw = request("big.example.test.", 1, None);
+    let p = parse_query(&raw).unwrap();
+    let q = p.view();
+    let a = Answer::Upstream {
+        entry: upstream_answer("big.example.test.", 60, 60),
+        age: 0,
+        max_ttl: 86_400,
+    };
+    let mut out = Vec::new();
+    encode(&mut out, &q, &a, q.udp_limit());
+    let m = Message::from_vec(&out).unwrap();
+    assert!(m.metadata.truncation);
+    assert!(m.answers.is_empty());
+    assert_eq!(m.queries.len(), 1);
+    encode(&mut out, &q, &a, usize::from(u16::MAX));
+    let m = Message::from_vec(&out).unwrap();
+    assert!(!m.metadata.truncation);
+    assert_eq!(m.answers.len(), 60);
+}
+
+#[test]
+fn blocked_answers_put_the_soa_at_the_rule_and_stale_ones_say_so() {
+    let raw = request("a.b.Tracker.example.", 28, Some((1232, true)));
+    let p = parse_query(&raw).unwrap();
+    let q = p.view();
+    let mut out = Vec::new();
+    encode(&mut out, &q, &blocked(&BlockResponse::Nxdomain, Some(2)), 1232);
+    let m = Message::from_vec(&out).unwrap();
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(m.authorities[0].name.to_ascii(), "Tracker.example.");
+    assert_eq!(read_ede(&m), vec![(EDE_BLOCKED, "pixelguard: t".into())]);
+    assert!(m.edns.as_ref().unwrap().flags().dnssec_ok, "DO echoed");
+    // Null: :: for AAAA, never an A record.
+    encode(&mut out, &q, &blocked(&BlockResponse::Null, None), 1232);
+    let m = Message::from_vec(&out).unwrap();
+    assert_eq!(m.answers.len(), 1);
+    assert_eq!(m.answers[0].record_type(), RecordType::AAAA);
+    // Stale: TTL at most 30, EDE 3.
+    let stale = Answer::Stale(upstream_answer("a.b.tracker.example.", 1, 300));
+    encode(&mut out, &q, &stale, 1232);
+    let m = Message::from_vec(&out).unwrap();
+    assert_eq!(m.answers[0].ttl, STALE_TTL);
+    assert_eq!(read_ede(&m)[0].0, EDE_STALE);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// Arbitrary bytes never panic the parser or the encoder, and every answer decodes with the
+    /// client's question.
+    #[test]
+    fn every_answer_decodes(raw in proptest::collection::vec(any::<u8>(), 0..600)) {
+        if let Some(p) = parse_query(&raw) {
+            let q = p.view();
+            let r = BlockResponse::Addresses(vec!["192.0.2.1".parse().unwrap()]);
+            for a in [
+                Answer::Code(ResponseCode::Refused),
+                blocked(&BlockResponse::Null, Some(1)),
+                blocked(&r, None),
+                Answer::Canary { nxdomain: true },
+                Answer::Any,
+            ] {
+                let mut out = Vec::new();
+                encode(&mut out, &q, &a, q.udp_limit());
+                let m = Message::from_vec(&out);
+                prop_assert!(m.is_ok(), "{a:?}");
+            }
+        }
+    }
+
+    /// The blocked answer of any well-formed name decodes with the client's question.
+    #[test]
+    fn blocked_answers_keep_the_question(
+        labels in proptest::collection::vec("[a-zA-Z0-9_]([a-zA-Z0-9_-]{0,18}[a-zA-Z0-9_])?", 1..5),
+        edns in proptest::option::of((0u16..5000, any::<bool>())),
+    ) {
+        let name = format!("{}.", labels.join("."));
+        let raw = request(&name, 1, edns);
+        let p = parse_query(&raw).unwrap();
+        let mut out = Vec::new();
+        encode(&mut out, &p.view(), &blocked(&BlockResponse::Nxdomain, Some(1)), 512);
+        let r = Message::from_vec(&out).unwrap();
+        prop_assert_eq!(r.queries[0].name().to_ascii(), name);
+        prop_assert_eq!(r.metadata.response_code, ResponseCode::NXDomain);
+    }
+}
