@@ -115,7 +115,12 @@ fn blocked_answers_put_the_soa_at_the_rule_and_stale_ones_say_so() {
     let p = parse_query(&raw).unwrap();
     let q = p.view();
     let mut out = Vec::new();
-    encode(&mut out, &q, &blocked(&BlockResponse::Nxdomain, Some(2)), 1232);
+    encode(
+        &mut out,
+        &q,
+        &blocked(&BlockResponse::Nxdomain, Some(2)),
+        1232,
+    );
     let m = Message::from_vec(&out).unwrap();
     assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
     assert_eq!(m.authorities[0].name.to_ascii(), "Tracker.example.");

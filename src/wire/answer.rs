@@ -66,9 +66,20 @@ pub fn build_wire(m: &Message, dnssec_ok: bool, qtype: RecordType) -> Option<Wir
     out.metadata.response_code = ResponseCode::from(0, m.metadata.response_code.low());
     out.metadata.recursion_available = true;
     out.queries = m.queries.clone();
-    out.answers = m.answers.iter().filter(keep).cloned().collect();
-    out.authorities = m.authorities.iter().filter(keep).cloned().collect();
-    out.additionals = m.additionals.iter().filter(keep).cloned().collect();
+    // Owners equal to the question's name (DNS names compare without case) are spelt as the
+    // question is, so hickory's encoder (which compares case-sensitively) compresses them to a
+    // pointer at the question: the answer then takes each asker's spelling when it is patched.
+    let qname = m.queries[0].name().clone();
+    let take = |r: &Record| {
+        let mut r = r.clone();
+        if r.name == qname {
+            r.name = qname.clone();
+        }
+        r
+    };
+    out.answers = m.answers.iter().filter(keep).map(take).collect();
+    out.authorities = m.authorities.iter().filter(keep).map(take).collect();
+    out.additionals = m.additionals.iter().filter(keep).map(take).collect();
     let bytes = out.to_vec().ok()?;
     let ttls = ttl_offsets(&bytes)?;
     let ede = m
