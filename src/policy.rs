@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::config::{BlockResponse, CatalogueMode, Mode};
 use crate::lists::catalogue::HostStatus;
-use crate::lists::{CompiledList, code, payload_action, payload_attr};
+use crate::lists::{Action, CompiledList, payload_action, payload_attr};
 use crate::matcher::{Hit, Matcher, QueryName};
 use crate::outcome::Verdict;
 
@@ -72,14 +72,11 @@ pub enum Decision {
 struct Candidate {
     list: u16,
     hit: Hit,
-    action: u32,
+    action: Action,
 }
 
-fn applicable(list: &CompiledList, zone: &ZonePolicy, hit: Hit, cloak: bool) -> Option<u32> {
-    let action = payload_action(hit.payload, hit.exact);
-    if action == code::NONE {
-        return None;
-    }
+fn applicable(list: &CompiledList, zone: &ZonePolicy, hit: Hit, cloak: bool) -> Option<Action> {
+    let action = payload_action(hit.payload, hit.exact)?;
     if zone.catalogue == CatalogueMode::Block {
         let attrs = &list.attrs;
         if let Some(a) = payload_attr(hit.payload).and_then(|i| attrs.get(i))
@@ -172,8 +169,8 @@ fn decide_inner(
                 Some(b) => {
                     c.hit.start < b.hit.start
                         || (c.hit.start == b.hit.start
-                            && c.action == code::ALLOW
-                            && b.action != code::ALLOW)
+                            && c.action == Action::Allow
+                            && b.action != Action::Allow)
                 }
             };
             if better {
@@ -189,10 +186,10 @@ fn decide_inner(
     }
     let c = best?;
     let action = match c.action {
-        code::ALLOW => return Some(Decision::Allow(verdict(lists, q, c, true))),
-        code::NXDOMAIN => RuleAction::Nxdomain,
-        code::NODATA => RuleAction::Nodata,
-        _ => RuleAction::Block,
+        Action::Allow => return Some(Decision::Allow(verdict(lists, q, c, true))),
+        Action::Nxdomain => RuleAction::Nxdomain,
+        Action::Nodata => RuleAction::Nodata,
+        Action::Block => RuleAction::Block,
     };
     Some(Decision::Block(verdict(lists, q, c, false), action))
 }

@@ -16,10 +16,11 @@ use std::sync::Arc;
 use crate::config::{ListConfig, ListFormat, ListSource};
 use crate::matcher::{Matcher, MatcherBuilder};
 use catalogue::{Catalogue, HostStatus};
-use parse::{Action, MatchKind, ParseReport};
+pub use parse::Action;
+use parse::{MatchKind, ParseReport};
 
 /// Rule action codes stored in a payload nibble.
-pub mod code {
+mod code {
     /// No rule for this position.
     pub const NONE: u32 = 0;
     /// Block with the zone's configured response.
@@ -38,9 +39,15 @@ pub fn payload(exact: u32, sub: u32, attr: Option<u32>) -> u32 {
     (exact & 0xf) | ((sub & 0xf) << 4) | (attr.map_or(0, |a| (a + 1) << 8))
 }
 
-/// The action a payload carries for an exact or a subdomain hit.
-pub fn payload_action(p: u32, exact: bool) -> u32 {
-    if exact { p & 0xf } else { (p >> 4) & 0xf }
+/// The action a payload carries for an exact or a subdomain hit (`None`: no rule there).
+pub fn payload_action(p: u32, exact: bool) -> Option<Action> {
+    match if exact { p & 0xf } else { (p >> 4) & 0xf } {
+        code::BLOCK => Some(Action::Block),
+        code::ALLOW => Some(Action::Allow),
+        code::NXDOMAIN => Some(Action::Nxdomain),
+        code::NODATA => Some(Action::Nodata),
+        _ => None,
+    }
 }
 
 /// The attribution index of a payload.
@@ -371,16 +378,16 @@ mod tests {
     #[test]
     fn payload_roundtrip_and_merge() {
         let p = payload(code::BLOCK, code::NONE, Some(7));
-        assert_eq!(payload_action(p, true), code::BLOCK);
-        assert_eq!(payload_action(p, false), code::NONE);
+        assert_eq!(payload_action(p, true), Some(Action::Block));
+        assert_eq!(payload_action(p, false), None);
         assert_eq!(payload_attr(p), Some(7));
         let sub = payload(code::NONE, code::NXDOMAIN, None);
         let m = merge(p, sub);
-        assert_eq!(payload_action(m, true), code::BLOCK);
-        assert_eq!(payload_action(m, false), code::NXDOMAIN);
+        assert_eq!(payload_action(m, true), Some(Action::Block));
+        assert_eq!(payload_action(m, false), Some(Action::Nxdomain));
         assert_eq!(payload_attr(m), Some(7));
         let allow = payload(code::ALLOW, code::ALLOW, None);
-        assert_eq!(payload_action(merge(p, allow), true), code::ALLOW);
+        assert_eq!(payload_action(merge(p, allow), true), Some(Action::Allow));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use serde_json::{Map, Value};
 
-use crate::lists::{code, payload_action, payload_attr};
+use crate::lists::{payload_action, payload_attr};
 use crate::matcher::QueryName;
 use crate::policy::{self, Decision, ZonePolicy};
 use crate::snapshot::Snapshot;
@@ -106,8 +106,7 @@ impl Trace {
                 };
                 for (m, cloak_target) in [(&l.matcher, false), (&l.cloak, true)] {
                     m.find(q, |hit| {
-                        let a = payload_action(hit.payload, hit.exact);
-                        if a != code::NONE {
+                        if let Some(a) = payload_action(hit.payload, hit.exact) {
                             let attr = payload_attr(hit.payload).and_then(|x| l.attrs.get(x));
                             found.push(RuleMatch {
                                 role,
@@ -115,7 +114,7 @@ impl Trace {
                                 rule: name.get(hit.start..).unwrap_or(name).to_owned(),
                                 exact: hit.exact,
                                 cloak_target,
-                                action: action_name(a),
+                                action: a.as_str(),
                                 vendor: attr
                                     .map(|a| (a.vendor.to_string(), a.category, a.status.as_str())),
                             });
@@ -155,15 +154,5 @@ impl Trace {
                 format!("{} {} -> {t}: {what}", r.name, r.record_type()),
             );
         }
-    }
-}
-
-fn action_name(a: u32) -> &'static str {
-    match a {
-        code::BLOCK => "block",
-        code::ALLOW => "allow",
-        code::NXDOMAIN => "nxdomain",
-        code::NODATA => "nodata",
-        _ => "none",
     }
 }

@@ -73,6 +73,18 @@ pub enum Action {
     Nodata,
 }
 
+impl Action {
+    /// The name explain shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Block => "block",
+            Self::Allow => "allow",
+            Self::Nxdomain => "nxdomain",
+            Self::Nodata => "nodata",
+        }
+    }
+}
+
 /// One rule read from a list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule<'a> {
