@@ -14,7 +14,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use crate::cache::{Cache, CacheKey, CachedAnswer};
 use crate::outcome::Outcome;
 use crate::pipeline::Pipeline;
-use crate::pipeline::chain::{Cx, Flow, Found, Reader, Source, Step};
+use crate::pipeline::chain::{Cx, Flow, Found, Passed, Reader, Source, Step};
 use crate::pipeline::done::Done;
 use crate::respond::Answer;
 use crate::upstream::{Question, Upstreams};
@@ -35,7 +35,11 @@ pub async fn wait<'a>(cx: &Cx<'a>) -> Flow<'a> {
                 "not asked (explain --resolve asks it): the client gets the upstream's answer"
                     .into()
             });
-            let d = Done::new(Answer::Unresolved, Outcome::Forwarded);
+            let outcome = match cx.policy {
+                Passed::WouldBlock(_) => Outcome::WouldBlock,
+                _ => Outcome::Forwarded,
+            };
+            let d = Done::new(Answer::Unresolved, outcome);
             return Flow::Answer(d.because(crate::pipeline::done::policy_verdict(&cx.policy)));
         }
         Reader::Explain { resolve: true } => false,
