@@ -18,9 +18,8 @@ use std::str::FromStr;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RecordType};
 
-use crate::app::ConfigSource;
-use crate::cli::exit;
-use crate::config::{ListSource, Mode};
+use crate::command::CommandError;
+use crate::config::{ConfigSource, ListSource, Mode};
 use crate::lists::{self, CompiledList, catalogue, code, payload_action, payload_attr};
 use crate::matcher::QueryName;
 use crate::policy::{self, Canary, Decision};
@@ -255,17 +254,10 @@ pub fn explain(
     name: &str,
     qtype: &str,
     resolve: bool,
-) -> i32 {
-    let config = match source.load() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return exit::CONFIG;
-        }
-    };
+) -> Result<(), CommandError> {
+    let config = source.load()?;
     let Ok(qtype) = RecordType::from_str(&qtype.to_ascii_uppercase()) else {
-        eprintln!("unknown query type {qtype:?}");
-        return exit::USAGE;
+        return Err(CommandError::UnknownQueryType(qtype.to_owned()));
     };
     let supply = crate::lists::supply::ListSupply::new(&config.state_dir);
     let snap = Snapshot::build(config, None, Some(&supply));
@@ -273,7 +265,7 @@ pub fn explain(
     if resolve {
         out!("{}", explain_resolved(&snap, client, name, qtype));
     }
-    exit::OK
+    Ok(())
 }
 
 /// `explain --resolve`: asks the configured upstream (exactly as the daemon would, unless the

@@ -4,7 +4,9 @@
 //!
 //! - face: `main.rs`, [`cli`], [`app`] — arguments, wiring, signals, the one reload path.
 //! - serve / tools: [`server`] (UDP through hickory-server, TCP through our own capped loop),
-//!   [`explain`] (`check` and `explain` commands), [`admin`] (metrics, health and admin HTTP API).
+//!   [`check`] (`check` and `lists` commands), [`explain`], [`audit`], [`admin`] (metrics,
+//!   health and admin HTTP API). Commands return a [`command::Outcome`] or a
+//!   [`command::CommandError`]; `main.rs` alone turns them into exit codes.
 //! - path: [`pipeline`] (the fixed chain of stages), [`snapshot`] (the immutable state it reads).
 //! - parts: [`lists`] (parse, catalogue, compile), [`policy`] (verdicts), [`respond`] (answers),
 //!   [`record`] (fans each outcome out to [`metrics`], the admin top-k and [`querylog`]).
@@ -20,6 +22,7 @@ pub mod audit;
 pub mod cache;
 pub mod check;
 pub mod cli;
+pub mod command;
 pub mod config;
 pub mod explain;
 pub mod lists;
