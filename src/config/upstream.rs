@@ -246,3 +246,32 @@ pub enum Strategy {
     /// Lowest smoothed RTT first (never-measured upstreams count as fastest, so they get tried).
     Fastest,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The messages `upstream.servers` errors embed: unchanged since they were strings.
+    #[test]
+    fn syntax_error_messages() {
+        let e = |s: &str| UpstreamServer::parse(s).unwrap_err().to_string();
+        assert_eq!(e("nowhere"), "expected \"IP:PORT\" or \"IP\"");
+        assert_eq!(
+            e("quic://9.9.9.9"),
+            "unknown scheme \"quic\"; expected tls:// (DNS over TLS) or https:// (DNS over HTTPS)"
+        );
+        assert_eq!(
+            e("tls://dns.quad9.net"),
+            "expected an IP address (and port) after tls://, such as \"9.9.9.9\" or \"[2620:fe::fe]:853\"; host names cannot be used (pixelguard would need a resolver to find its resolver)"
+        );
+        assert_eq!(e("tls://9.9.9.9#"), "empty TLS name after '#'");
+        assert_eq!(
+            e("tls://9.9.9.9#a b"),
+            "invalid TLS name \"a b\" after '#'; expected a DNS name such as dns.quad9.net"
+        );
+        assert_eq!(
+            e("https://1.1.1.1/q?x#one.one"),
+            "invalid DoH path \"/q?x\""
+        );
+    }
+}

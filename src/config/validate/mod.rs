@@ -2,9 +2,10 @@
 //! `file:line:column` of the offending value and says what was expected; validation keeps going
 //! after an error so that one run of `pixelguard check` shows every problem in the file.
 //!
-//! This file holds the driver ([`validate`]: parse, then one function per section in file order
-//! of the error messages) and the error context; each section's checks live beside it, mirroring
-//! `raw`: `server` (`[server]`, `[cache]`, `[admin]`), `upstream`, `lists`, `zones`, `query_log`.
+//! This file holds the driver ([`validate`]: parse, then one function per section, called in
+//! the order the error messages have always come in) and the error context. Each section's
+//! checks live beside it, mirroring `raw`: `server` (`[server]`, `[cache]`, `[admin]`),
+//! `upstream`, `lists`, `zones`, `query_log`.
 
 mod lists;
 mod query_log;
