@@ -1,16 +1,15 @@
 //! Wiring: config → snapshot → pipeline → listeners, the start-up summary, the one reload path,
 //! and signal handling (SIGTERM / SIGINT: graceful shutdown; SIGHUP: reload). Integration tests
-//! start pixelguard in-process through [`App::start`].
+//! start pixelguard in-process through [`App::start`]. What can stop a start ([`StartError`]) or
+//! a reload ([`ReloadError`]) is typed here.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
-
 use crate::admin::{Admin, AdminState};
-use crate::config::{Config, ConfigErrors, Overrides, QueryLogConfig};
+use crate::config::{Config, ConfigError, ConfigErrors, QueryLogConfig};
 use crate::lists::supply::{FailReason, ListSupply};
 use crate::metrics::Metrics;
 use crate::pipeline::{Handler, Pipeline};
@@ -21,21 +20,101 @@ use crate::snapshot::Snapshot;
 /// How long shutdown waits for in-flight queries.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// Where the config comes from, for reloads.
-#[derive(Debug, Clone)]
-pub struct ConfigSource {
-    /// The file, or `None` for the embedded default.
-    pub path: Option<PathBuf>,
-    /// Command-line overrides.
-    pub overrides: Overrides,
+pub use crate::config::ConfigSource;
+pub use crate::snapshot::summary;
+
+/// The query-log pseudonym key could neither be read nor created.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: query_log key: {source}", path.display())]
+pub struct QueryLogKeyError {
+    /// The key file.
+    pub path: PathBuf,
+    /// Why it failed.
+    #[source]
+    pub source: std::io::Error,
 }
 
-impl ConfigSource {
-    /// Loads and validates the config.
-    pub fn load(&self) -> Result<Config, ConfigErrors> {
-        match &self.path {
-            Some(p) => Config::load(p, &self.overrides),
-            None => Config::embedded(&self.overrides),
+/// Why pixelguard did not start (or stopped serving on its own).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The config does not load or validate.
+    #[error("{0}")]
+    Config(#[from] ConfigErrors),
+    /// A DNS listen address cannot be bound (in use, no permission).
+    #[error("binding {addrs:?}: {source}")]
+    Bind {
+        /// The configured listen addresses.
+        addrs: Vec<SocketAddr>,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The query-log key.
+    #[error(transparent)]
+    QueryLogKey(#[from] QueryLogKeyError),
+    /// `strict_start`: remote lists with neither a download nor a disk copy.
+    #[error(
+        "strict_start: remote list(s) {} have neither a download nor a disk copy in {}",
+        lists.join(", "),
+        state_dir.display()
+    )]
+    StrictStart {
+        /// The lists without content.
+        lists: Vec<String>,
+        /// Where their copies would be.
+        state_dir: PathBuf,
+    },
+    /// Building the first snapshot failed (the builder panicked).
+    #[error("building the first snapshot: {0}")]
+    Snapshot(#[source] tokio::task::JoinError),
+    /// The query-log writer thread did not start.
+    #[error("starting the query-log writer: {0}")]
+    QueryLog(#[source] std::io::Error),
+    /// The signal handlers could not be installed.
+    #[error("installing signal handlers: {0}")]
+    Signals(#[source] std::io::Error),
+}
+
+/// Why a reload (or rebuild) did not happen; the running snapshot stays.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The new config does not load or validate.
+    #[error("{0}")]
+    Config(#[from] ConfigErrors),
+    /// The new config's query-log key.
+    #[error(transparent)]
+    QueryLogKey(#[from] QueryLogKeyError),
+    /// Building the new snapshot failed (the builder panicked).
+    #[error("building the new snapshot: {0}")]
+    Snapshot(#[source] tokio::task::JoinError),
+}
+
+impl ReloadError {
+    /// One message per problem (a config error: one per located error).
+    pub fn messages(&self) -> Vec<String> {
+        match self {
+            Self::Config(e) => e.0.iter().map(ToString::to_string).collect(),
+            other => vec![other.to_string()],
+        }
+    }
+
+    /// For the admin API, whose reload hook still speaks [`ConfigErrors`]: config errors as
+    /// they are, anything else as one unlocated error naming what failed.
+    fn into_admin(self) -> ConfigErrors {
+        match self {
+            Self::Config(e) => e,
+            Self::QueryLogKey(e) => ConfigErrors(vec![ConfigError {
+                file: e.path.display().to_string(),
+                line: 0,
+                column: 0,
+                message: format!("query_log key: {}", e.source),
+            }]),
+            other => ConfigErrors(vec![ConfigError {
+                file: "<reload>".into(),
+                line: 0,
+                column: 0,
+                message: other.to_string(),
+            }]),
         }
     }
 }
@@ -80,7 +159,7 @@ impl Reloader {
     /// Re-reads the config file and every list, builds a complete snapshot and swaps it in.
     /// A config that fails validation keeps the running snapshot and returns its errors.
     /// Counted in `pixelguard_reloads_total{result}`.
-    pub async fn reload(&self) -> Result<(), ConfigErrors> {
+    pub async fn reload(&self) -> Result<(), ReloadError> {
         let r = self.reload_counted().await;
         let result = if r.is_ok() { "success" } else { "failure" };
         self.0
@@ -93,7 +172,7 @@ impl Reloader {
         r
     }
 
-    async fn reload_counted(&self) -> Result<(), ConfigErrors> {
+    async fn reload_counted(&self) -> Result<(), ReloadError> {
         let _g = self.0.serial.lock().await;
         let config = self.0.source.load()?;
         if config.admin.listen != self.0.pipeline.snapshot.load().config.admin.listen {
@@ -120,13 +199,13 @@ impl Reloader {
 
     /// Rebuilds the snapshot from the running config with the current list content (after a
     /// list refresh brought new content).
-    pub async fn rebuild(&self) -> Result<(), ConfigErrors> {
+    pub async fn rebuild(&self) -> Result<(), ReloadError> {
         let _g = self.0.serial.lock().await;
         let config = self.0.pipeline.snapshot.load().config.clone();
         self.install(config).await
     }
 
-    async fn install(&self, config: crate::config::Config) -> Result<(), ConfigErrors> {
+    async fn install(&self, config: Config) -> Result<(), ReloadError> {
         let pipeline = self.0.pipeline.clone();
         let supply = self.0.supply.clone();
         let old_listen = pipeline.snapshot.load().config.server.listen.clone();
@@ -135,14 +214,7 @@ impl Reloader {
             Snapshot::build(config, Some(&prev), Some(&supply))
         })
         .await
-        .map_err(|e| {
-            ConfigErrors(vec![crate::config::ConfigError {
-                file: "<reload>".into(),
-                line: 0,
-                column: 0,
-                message: e.to_string(),
-            }])
-        })?;
+        .map_err(ReloadError::Snapshot)?;
         if snap.config.server.listen != old_listen {
             tracing::warn!("server.listen changed: listeners change only on restart");
         }
@@ -150,7 +222,7 @@ impl Reloader {
         Ok(())
     }
 
-    fn restart_refreshers(&self, config: &crate::config::Config) {
+    fn restart_refreshers(&self, config: &Config) {
         let weak = Arc::downgrade(&self.0);
         let changed: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
             if let Some(inner) = weak.upgrade() {
@@ -170,18 +242,16 @@ impl Reloader {
 }
 
 /// The pseudonym key of a query-log config (`None`: no query log, keep the current key).
-fn query_log_key(cfg: Option<&QueryLogConfig>) -> Result<Option<Pseudonymizer>, ConfigErrors> {
+fn query_log_key(cfg: Option<&QueryLogConfig>) -> Result<Option<Pseudonymizer>, QueryLogKeyError> {
     let Some(c) = cfg else {
         return Ok(None);
     };
-    Pseudonymizer::for_config(c).map(Some).map_err(|e| {
-        ConfigErrors(vec![crate::config::ConfigError {
-            file: c.key_file.display().to_string(),
-            line: 0,
-            column: 0,
-            message: format!("query_log key: {e}"),
-        }])
-    })
+    Pseudonymizer::for_config(c)
+        .map(Some)
+        .map_err(|source| QueryLogKeyError {
+            path: c.key_file.clone(),
+            source,
+        })
 }
 
 /// Copies the remote-list supply's status into the list metrics: last success, and failures by
@@ -207,53 +277,10 @@ fn sync_supply_metrics(supply: &ListSupply, m: &Metrics, configured: &Config) {
     }
 }
 
-/// The lines printed at start-up (and by `check`): one per listener, upstream, zone and list.
-pub fn summary(snap: &Snapshot, addrs: &[SocketAddr]) -> Vec<String> {
-    let mut out = Vec::new();
-    for a in addrs {
-        out.push(format!("listen    {a} (udp, tcp)"));
-    }
-    let upstreams = snap.upstreams.describe();
-    for u in &upstreams {
-        out.push(format!("upstream  {u}"));
-    }
-    if upstreams.is_empty() {
-        out.push("upstream  none: every cache miss will be answered SERVFAIL".into());
-    }
-    for z in &snap.config.zones {
-        let nets: Vec<String> = z.networks.iter().map(|n| n.to_string()).collect();
-        out.push(format!(
-            "zone      {}: {} mode={} response={} block=[{}] allow=[{}]",
-            z.name,
-            nets.join(" "),
-            z.mode.as_str(),
-            z.response.describe(),
-            z.block.join(", "),
-            z.allow.join(", ")
-        ));
-    }
-    for l in &snap.lists {
-        let src = l.source.to_string();
-        let mut line = format!(
-            "list      {}: {} ({}) {} entries, {} lines skipped",
-            l.name,
-            src,
-            l.format.as_str(),
-            l.entries(),
-            l.report.skipped_total()
-        );
-        if let Some(e) = &l.error {
-            line.push_str(&format!(" -- NOT LOADED: {e}"));
-        }
-        out.push(line);
-    }
-    out
-}
-
 impl App {
     /// Builds the first snapshot, binds every listener and starts serving.
-    pub async fn start(source: ConfigSource) -> anyhow::Result<App> {
-        let config = source.load().map_err(|e| anyhow::anyhow!("{e}"))?;
+    pub async fn start(source: ConfigSource) -> Result<App, StartError> {
+        let config = source.load()?;
         let listen = ListenConfig {
             udp_sockets: if config.server.udp_sockets == 0 {
                 tokio::runtime::Handle::current().metrics().num_workers()
@@ -265,8 +292,13 @@ impl App {
             tcp_max_connections_per_client: config.server.tcp_max_connections_per_client,
             udp_fast_path: config.server.udp_fast_path,
         };
-        let bound = server::bind_all(&config.server.listen, listen.udp_sockets)
-            .with_context(|| format!("binding {:?}", config.server.listen))?;
+        let bound =
+            server::bind_all(&config.server.listen, listen.udp_sockets).map_err(|source| {
+                StartError::Bind {
+                    addrs: config.server.listen.clone(),
+                    source,
+                }
+            })?;
         let addrs: Vec<SocketAddr> = bound.iter().map(|b| b.addr).collect();
         // The admin server answers from here on (/readyz: "starting" while lists load). It is
         // not worth refusing DNS for: a port in use (9153 is also CoreDNS's) is an error in the
@@ -289,7 +321,7 @@ impl App {
         };
         let admin_addr = admin.as_ref().map(|a| a.addr);
         let log_cfg = config.query_log.clone();
-        let log_key = query_log_key(log_cfg.as_ref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let log_key = query_log_key(log_cfg.as_ref())?;
         let log_buffer = log_cfg
             .as_ref()
             .map_or(crate::config::DEFAULT_QUERY_LOG_BUFFER, |c| c.buffer);
@@ -297,11 +329,10 @@ impl App {
         let missing = supply.prepare(&config).await;
         if !missing.is_empty() {
             if config.strict_start {
-                anyhow::bail!(
-                    "strict_start: remote list(s) {} have neither a download nor a disk copy in {}",
-                    missing.join(", "),
-                    config.state_dir.display()
-                );
+                return Err(StartError::StrictStart {
+                    lists: missing,
+                    state_dir: config.state_dir.clone(),
+                });
             }
             tracing::error!(
                 lists = %missing.join(", "),
@@ -311,7 +342,8 @@ impl App {
         let supply2 = supply.clone();
         let snapshot =
             tokio::task::spawn_blocking(move || Snapshot::build(config, None, Some(&supply2)))
-                .await?;
+                .await
+                .map_err(StartError::Snapshot)?;
         for line in summary(&snapshot, &addrs) {
             tracing::info!("{line}");
         }
@@ -355,7 +387,7 @@ impl App {
             log_buffer,
             pipeline.recorder.metrics().query_log_dropped.clone(),
         )
-        .context("starting the query-log writer")?;
+        .map_err(StartError::QueryLog)?;
         if let Some(k) = log_key {
             pipeline.recorder.set_key(k);
         }
@@ -373,7 +405,7 @@ impl App {
             let r = reloader.clone();
             admin_state.set_reload(Arc::new(move || {
                 let r = r.clone();
-                Box::pin(async move { r.reload().await })
+                Box::pin(async move { r.reload().await.map_err(ReloadError::into_admin) })
             }));
             let supply = reloader.supply().clone();
             let p = pipeline.clone();
@@ -397,7 +429,7 @@ impl App {
     }
 
     /// The one reload path (see [`Reloader::reload`]).
-    pub async fn reload(&self) -> Result<(), ConfigErrors> {
+    pub async fn reload(&self) -> Result<(), ReloadError> {
         self.reloader.reload().await
     }
 
@@ -423,11 +455,11 @@ impl App {
     }
 
     /// Serves until SIGTERM / SIGINT, reloading on SIGHUP.
-    pub async fn run_until_signalled(self) -> anyhow::Result<()> {
+    pub async fn run_until_signalled(self) -> Result<(), StartError> {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        let mut hup = signal(SignalKind::hangup())?;
+        let mut term = signal(SignalKind::terminate()).map_err(StartError::Signals)?;
+        let mut int = signal(SignalKind::interrupt()).map_err(StartError::Signals)?;
+        let mut hup = signal(SignalKind::hangup()).map_err(StartError::Signals)?;
         loop {
             tokio::select! {
                 _ = term.recv() => break,

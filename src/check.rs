@@ -21,22 +21,15 @@ macro_rules! out {
 
 use std::fmt::Write as _;
 
-use crate::app::{ConfigSource, summary};
-use crate::cli::exit;
-use crate::config::ListSource;
+use crate::command::CommandError;
+use crate::config::{Config, ConfigSource, ListSource};
 use crate::lists::CompiledList;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Snapshot, summary};
 
-/// `pixelguard check`: exit 0 if the config is valid (lists that cannot be read are warnings,
-/// as the daemon starts without them), 1 with every error otherwise.
-pub fn check(source: &ConfigSource) -> i32 {
-    let config = match source.load() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return exit::CONFIG;
-        }
-    };
+/// `pixelguard check`: `Ok` if the config is valid (lists that cannot be read are warnings, as
+/// the daemon starts without them), [`CommandError::Config`] with every error otherwise.
+pub fn check(source: &ConfigSource) -> Result<(), CommandError> {
+    let config = source.load()?;
     let origin = config.origin.clone();
     let listen = config.server.listen.clone();
     let supply = crate::lists::supply::ListSupply::new(&config.state_dir);
@@ -78,7 +71,7 @@ pub fn check(source: &ConfigSource) -> i32 {
     if missing > 0 {
         outln!("warning: {missing} list(s) not loaded; the daemon would start without them");
     }
-    exit::OK
+    Ok(())
 }
 
 /// Per-list detail for `check`: format, entries, skipped lines by reason, the first errors.
@@ -113,10 +106,21 @@ pub fn list_report(l: &CompiledList) -> String {
 }
 
 /// `pixelguard lists update|status`: downloads every remote list once (update) and prints the
-/// state of every list. Exit 1 when an update left a remote list without content.
-pub async fn lists(config: &crate::config::Config, update: bool) -> i32 {
+/// state of every list. [`CommandError::ListsWithoutContent`] when an update left a remote list
+/// without content.
+pub fn lists(source: &ConfigSource, update: bool) -> Result<(), CommandError> {
+    let config = source.load()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CommandError::Runtime)?;
+    rt.block_on(lists_report(&config, update))
+}
+
+/// The body of [`lists`], on its runtime.
+async fn lists_report(config: &Config, update: bool) -> Result<(), CommandError> {
     let supply = crate::lists::supply::ListSupply::new(&config.state_dir);
-    let mut failed = false;
+    let mut failed = Vec::new();
     for lc in config.lists.values() {
         match &lc.source {
             ListSource::Url(u) => {
@@ -148,7 +152,7 @@ pub async fn lists(config: &crate::config::Config, update: bool) -> i32 {
                     None => "no copy".to_owned(),
                 };
                 if supply.compiled(&lc.name).is_none() {
-                    failed = true;
+                    failed.push(lc.name.clone());
                 }
                 outln!(
                     "{}: {u}: {state}; {} entries{}{}",
@@ -173,9 +177,9 @@ pub async fn lists(config: &crate::config::Config, update: bool) -> i32 {
             }
         }
     }
-    if failed && update {
-        exit::CONFIG
+    if update && !failed.is_empty() {
+        Err(CommandError::ListsWithoutContent(failed))
     } else {
-        exit::OK
+        Ok(())
     }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-/// Exit codes, documented in `--help`.
+/// Exit codes, documented in `--help`; `main.rs` alone maps command results to them.
 pub mod exit {
     /// Success.
     pub const OK: i32 = 0;

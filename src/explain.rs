@@ -21,9 +21,8 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 use serde_json::{Value, json};
 
-use crate::app::ConfigSource;
-use crate::cli::exit;
-use crate::config::ListSource;
+use crate::command::CommandError;
+use crate::config::{ConfigSource, ListSource};
 use crate::lists::{self, CompiledList, catalogue};
 use crate::outcome::Outcome;
 use crate::pipeline::trace::{Entry, RuleMatch};
@@ -270,32 +269,19 @@ pub fn explain(
     name: &str,
     qtype: &str,
     resolve: bool,
-) -> i32 {
-    let config = match source.load() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return exit::CONFIG;
-        }
-    };
+) -> Result<(), CommandError> {
+    let config = source.load()?;
     let Ok(qtype) = RecordType::from_str(&qtype.to_ascii_uppercase()) else {
-        eprintln!("unknown query type {qtype:?}");
-        return exit::USAGE;
+        return Err(CommandError::UnknownQueryType(qtype.to_owned()));
     };
     let supply = crate::lists::supply::ListSupply::new(&config.state_dir);
     let snap = Snapshot::build(config, None, Some(&supply));
-    let rt = match tokio::runtime::Builder::new_current_thread()
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start a runtime: {e}");
-            return exit::RUNTIME;
-        }
-    };
+        .map_err(CommandError::Runtime)?;
     let pipeline = Pipeline::new(snap);
     let ex = rt.block_on(explain_on(&pipeline, client, name, qtype, resolve));
     out!("{}", ex.text);
-    exit::OK
+    Ok(())
 }

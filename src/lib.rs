@@ -9,7 +9,7 @@
 //! | layer | modules | owns |
 //! |---|---|---|
 //! | face | `app`, `cli` | wiring, signals, the one reload path; arguments (`main.rs` maps results to exit codes) |
-//! | serve | `server`, `admin`, `explain`, `check`, `audit` | listeners (bytes in, bytes out); the admin HTTP API; the commands |
+//! | serve | `server`, `admin`, `explain`, `check`, `audit`, `command` | listeners (bytes in, bytes out); the admin HTTP API; the commands and their typed results |
 //! | path | `pipeline`, `snapshot` | the one chain of stages every reader runs; the immutable state it reads |
 //! | parts | `policy`, `lists`, `respond`, `record`, `metrics`, `querylog` | verdicts; lists; answers and their one encoder; recording |
 //! | ground | `cache`, `upstream`, `wire`, `ratelimit`, `matcher`, `zones`, `outcome`, `config` | raw answers; forwarding; wire forms; buckets; names; networks; closed sets; typed config |
@@ -30,6 +30,7 @@ pub mod audit;
 pub mod cache;
 pub mod check;
 pub mod cli;
+pub mod command;
 pub mod config;
 pub mod explain;
 pub mod lists;

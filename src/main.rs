@@ -1,12 +1,13 @@
 //! The `pixelguard` binary: parse the command line, set up logging, build the runtime, run the
-//! chosen command, map failures to the documented exit codes.
+//! chosen command, and map its result to the documented exit codes (the only place that does).
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use pixelguard::app::{App, ConfigSource};
-use pixelguard::cli::{Cli, Command, exit};
-use pixelguard::config::Overrides;
+use pixelguard::app::{App, StartError};
+use pixelguard::cli::{Cli, Command, ListsAction, exit};
+use pixelguard::command::{AuditFailure, CommandError, Outcome};
+use pixelguard::config::{ConfigSource, Overrides};
 
 fn init_logging(level: Option<&str>) {
     // hickory's per-query INFO lines cost ~30% CPU (notes P2): keep them at warn unless asked.
@@ -22,6 +23,17 @@ fn init_logging(level: Option<&str>) {
         .try_init();
 }
 
+/// Why the process ends unsuccessfully.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    /// A command (or the daemon's config or runtime) failed.
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// The daemon did not start, or stopped on its own.
+    #[error("pixelguard: {0}")]
+    Start(#[from] StartError),
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let source = ConfigSource {
@@ -32,80 +44,70 @@ fn main() -> ExitCode {
             block: cli.common.block.clone(),
         },
     };
-    let code = match cli.command.unwrap_or(Command::Run) {
+    let result = match cli.command.unwrap_or(Command::Run) {
         Command::Run => run(source),
-        Command::Check => pixelguard::check::check(&source),
-        Command::Lists { action } => lists_command(source, action),
-        Command::Audit(args) => pixelguard::audit::run(&source, &args),
+        Command::Check => done(pixelguard::check::check(&source)),
+        Command::Lists { action } => done(pixelguard::check::lists(
+            &source,
+            matches!(action, ListsAction::Update),
+        )),
+        Command::Audit(args) => pixelguard::audit::run(&source, &args).map_err(Failure::from),
         Command::Explain {
             client,
             name,
             qtype,
             resolve,
-        } => pixelguard::explain::explain(&source, client, &name, &qtype, resolve),
+        } => done(pixelguard::explain::explain(
+            &source, client, &name, &qtype, resolve,
+        )),
     };
-    ExitCode::from(u8::try_from(code).unwrap_or(1))
+    ExitCode::from(u8::try_from(exit_code(result)).unwrap_or(1))
 }
 
-fn run(source: ConfigSource) -> i32 {
-    let config = match source.load() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return exit::CONFIG;
-        }
+/// A command without findings: done when it did not fail.
+fn done(r: Result<(), CommandError>) -> Result<Outcome, Failure> {
+    r.map(|()| Outcome::Done).map_err(Failure::from)
+}
+
+/// Prints a failure and maps every result to its documented exit code.
+fn exit_code(result: Result<Outcome, Failure>) -> i32 {
+    let e = match result {
+        Ok(Outcome::Done) => return exit::OK,
+        Ok(Outcome::Findings) => return exit::FINDINGS,
+        Err(e) => e,
     };
+    if !matches!(&e, Failure::Command(c) if c.already_reported()) {
+        eprintln!("{e}");
+    }
+    match e {
+        Failure::Command(c) => match c {
+            CommandError::Config(_) | CommandError::ListsWithoutContent(_) => exit::CONFIG,
+            CommandError::UnknownQueryType(_) => exit::USAGE,
+            CommandError::Runtime(_) | CommandError::NothingAudited => exit::RUNTIME,
+            CommandError::Audit { kind, .. } => match kind {
+                AuditFailure::Catalogue => exit::CONFIG,
+                AuditFailure::Usage => exit::USAGE,
+                AuditFailure::Runtime => exit::RUNTIME,
+            },
+        },
+        Failure::Start(StartError::Config(_)) => exit::CONFIG,
+        Failure::Start(_) => exit::RUNTIME,
+    }
+}
+
+/// `pixelguard run`: serves until SIGTERM / SIGINT.
+fn run(source: ConfigSource) -> Result<Outcome, Failure> {
+    let config = source.load().map_err(CommandError::Config)?;
     init_logging(config.log_level.as_deref());
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();
     if config.server.workers > 0 {
         rt.worker_threads(config.server.workers);
     }
-    let rt = match rt.build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the runtime: {e}");
-            return exit::RUNTIME;
-        }
-    };
+    let rt = rt.build().map_err(CommandError::Runtime)?;
     rt.block_on(async move {
-        let app = match App::start(source).await {
-            Ok(a) => a,
-            Err(e) => {
-                eprintln!("pixelguard: {e:#}");
-                return exit::RUNTIME;
-            }
-        };
-        match app.run_until_signalled().await {
-            Ok(()) => exit::OK,
-            Err(e) => {
-                eprintln!("pixelguard: {e:#}");
-                exit::RUNTIME
-            }
-        }
+        let app = App::start(source).await?;
+        app.run_until_signalled().await?;
+        Ok(Outcome::Done)
     })
-}
-
-fn lists_command(source: ConfigSource, action: pixelguard::cli::ListsAction) -> i32 {
-    let config = match source.load() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return exit::CONFIG;
-        }
-    };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the runtime: {e}");
-            return exit::RUNTIME;
-        }
-    };
-    rt.block_on(pixelguard::check::lists(
-        &config,
-        matches!(action, pixelguard::cli::ListsAction::Update),
-    ))
 }

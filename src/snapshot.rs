@@ -1,8 +1,10 @@
 //! The immutable state the request path reads: config, compiled lists, zone policies, the
 //! network → zone table and the upstream set. Built off the request path by [`Snapshot::build`]
 //! and swapped in whole (arc-swap), so a query sees one consistent policy from start to end.
+//! [`summary`] describes a snapshot in the lines that start-up and `check` print.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::config::{Config, ListConfig};
@@ -93,6 +95,49 @@ impl Snapshot {
         let id = self.zone_table.lookup(ip)?;
         self.zones.get(usize::from(id)).map(|z| (id, z))
     }
+}
+
+/// The lines printed at start-up (and by `check`): one per listener, upstream, zone and list.
+pub fn summary(snap: &Snapshot, addrs: &[SocketAddr]) -> Vec<String> {
+    let mut out = Vec::new();
+    for a in addrs {
+        out.push(format!("listen    {a} (udp, tcp)"));
+    }
+    let upstreams = snap.upstreams.describe();
+    for u in &upstreams {
+        out.push(format!("upstream  {u}"));
+    }
+    if upstreams.is_empty() {
+        out.push("upstream  none: every cache miss will be answered SERVFAIL".into());
+    }
+    for z in &snap.config.zones {
+        let nets: Vec<String> = z.networks.iter().map(|n| n.to_string()).collect();
+        out.push(format!(
+            "zone      {}: {} mode={} response={} block=[{}] allow=[{}]",
+            z.name,
+            nets.join(" "),
+            z.mode.as_str(),
+            z.response.describe(),
+            z.block.join(", "),
+            z.allow.join(", ")
+        ));
+    }
+    for l in &snap.lists {
+        let src = l.source.to_string();
+        let mut line = format!(
+            "list      {}: {} ({}) {} entries, {} lines skipped",
+            l.name,
+            src,
+            l.format.as_str(),
+            l.entries(),
+            l.report.skipped_total()
+        );
+        if let Some(e) = &l.error {
+            line.push_str(&format!(" -- NOT LOADED: {e}"));
+        }
+        out.push(line);
+    }
+    out
 }
 
 fn reuse(prev: &Snapshot, lc: &ListConfig) -> Option<Arc<CompiledList>> {

@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
-use pixelguard::app::{App, ConfigSource};
+use pixelguard::app::{App, ConfigSource, StartError};
 use pixelguard::config::Overrides;
 use support::{AuthServer, QueryOpts, query};
 
@@ -131,7 +131,7 @@ async fn rcode(addr: SocketAddr, name: &str) -> ResponseCode {
         .response_code
 }
 
-async fn start(path: &std::path::Path) -> anyhow::Result<App> {
+async fn start(path: &std::path::Path) -> Result<App, StartError> {
     App::start(ConfigSource {
         path: Some(path.to_path_buf()),
         overrides: Overrides::default(),

@@ -8,7 +8,7 @@
 //! [`classify`] attributes hosts to catalogue vendors, asks the configured zones' policy whether
 //! pixelguard would block them, and rates each finding → [`uncloak`] resolves the first-party
 //! hosts the pages use through the configured upstreams and reports CNAME-cloaked trackers →
-//! [`report`] renders a table, JSON or SARIF, and [`exit_code`] applies `--fail-on`.
+//! [`report`] renders a table, JSON or SARIF, and [`verdict`] applies `--fail-on`.
 //!
 //! This module owns the command's options ([`AuditArgs`], [`Options`]), the page hand-off type
 //! ([`PageInput`]) and the orchestration ([`audit`], [`run`]).
@@ -28,18 +28,14 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::app::ConfigSource;
-use crate::cli::exit;
-use crate::config::Config;
+use crate::command::{AuditFailure, CommandError, Outcome};
+use crate::config::{Config, ConfigSource};
 use crate::snapshot::Snapshot;
 use classify::{Draft, Known, PageFindings, registrable};
 use crawl::CrawlOptions;
 use extract::RefKind;
 use report::{Evidence, PageReport, Report, Severity, Tool, UncloakStats};
 use sensitive::Terms;
-
-/// Exit code when findings reach the `--fail-on` threshold.
-pub const EXIT_FINDINGS: i32 = crate::cli::exit::FINDINGS;
 
 /// Most start URLs and most input files.
 pub const MAX_TARGETS: usize = 1_000;
@@ -522,58 +518,50 @@ async fn uncloak_pages(opts: &Options, ctx: &Ctx, analysed: &mut [Analysed]) -> 
     stats
 }
 
-/// The exit code for a finished audit: 3 when no page could be audited, 4 when findings reach
-/// `fail_on`, else 0.
-pub fn exit_code(r: &Report, fail_on: FailOn) -> i32 {
+/// What a finished audit comes to: [`CommandError::NothingAudited`] when no page could be
+/// audited, [`Outcome::Findings`] when findings reach `fail_on`, else [`Outcome::Done`].
+pub fn verdict(r: &Report, fail_on: FailOn) -> Result<Outcome, CommandError> {
     if r.summary.pages == r.summary.pages_failed {
-        return exit::RUNTIME;
+        return Err(CommandError::NothingAudited);
     }
     let fail = match fail_on {
         FailOn::None => false,
         FailOn::Any => r.summary.findings > 0,
         FailOn::Sensitive => r.summary.worst == Some(Severity::Critical),
     };
-    if fail { EXIT_FINDINGS } else { exit::OK }
+    Ok(if fail {
+        Outcome::Findings
+    } else {
+        Outcome::Done
+    })
 }
 
-/// `pixelguard audit`: runs the audit, prints the report on stdout, returns the exit code.
-pub fn run(source: &ConfigSource, args: &AuditArgs) -> i32 {
-    let opts = match Options::from_args(args) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("pixelguard audit: {e}");
-            return exit::USAGE;
-        }
-    };
-    let config = match source.load() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return exit::CONFIG;
-        }
-    };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+/// `pixelguard audit`: runs the audit, prints the report on stdout, returns its [`verdict`].
+pub fn run(source: &ConfigSource, args: &AuditArgs) -> Result<Outcome, CommandError> {
+    let opts = Options::from_args(args).map_err(|message| CommandError::Audit {
+        kind: AuditFailure::Usage,
+        message,
+    })?;
+    let config = source.load()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("pixelguard audit: cannot start the runtime: {e}");
-            return exit::RUNTIME;
+        .map_err(|e| CommandError::Audit {
+            kind: AuditFailure::Runtime,
+            message: format!("cannot start the runtime: {e}"),
+        })?;
+    let report = rt.block_on(audit(&opts, config)).map_err(|e| {
+        let kind = match &e {
+            AuditError::Config(_) => AuditFailure::Catalogue,
+            AuditError::Usage(_) => AuditFailure::Usage,
+            AuditError::Runtime(_) => AuditFailure::Runtime,
+        };
+        CommandError::Audit {
+            kind,
+            message: e.to_string(),
         }
-    };
-    let report = match rt.block_on(audit(&opts, config)) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("pixelguard audit: {e}");
-            return match e {
-                AuditError::Config(_) => exit::CONFIG,
-                AuditError::Usage(_) => exit::USAGE,
-                AuditError::Runtime(_) => exit::RUNTIME,
-            };
-        }
-    };
+    })?;
     let out = match args.format {
         Format::Table => report::table(&report),
         Format::Json => report::json(&report) + "\n",
@@ -586,7 +574,7 @@ pub fn run(source: &ConfigSource, args: &AuditArgs) -> i32 {
         // A closed pipe (`| head`) ends the output quietly.
         let _ = std::io::stdout().write_all(out.as_bytes());
     }
-    exit_code(&report, args.fail_on)
+    verdict(&report, args.fail_on)
 }
 
 #[cfg(test)]

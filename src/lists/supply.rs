@@ -18,24 +18,32 @@ use serde::{Deserialize, Serialize};
 use super::{CompiledList, compile_bytes};
 use crate::config::{Config, ListConfig, ListSource};
 
-/// Why a download was not used (closed set: a metric label).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Why a download was not used (closed set: a metric label, see [`FailReason::as_str`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum FailReason {
     /// No complete answer within the list's timeout.
+    #[error("no complete answer within the list's timeout")]
     Timeout,
     /// Connection, TLS or protocol error.
+    #[error("connection, TLS or protocol error")]
     Network,
     /// A status other than 200 or 304.
+    #[error("HTTP status other than 200 or 304")]
     HttpStatus,
     /// Larger than `max_size`.
+    #[error("larger than max_size")]
     TooLarge,
     /// An empty body.
+    #[error("empty body")]
     Empty,
     /// Parsed to fewer than `min_entries`.
+    #[error("fewer entries than min_entries")]
     TooFewEntries,
     /// Shrank by more than `max_shrink` against the last good copy.
+    #[error("shrank by more than max_shrink against the last good copy")]
     Shrunk,
     /// The disk copy could not be written.
+    #[error("the disk copy could not be written")]
     Disk,
 }
 

@@ -9,20 +9,12 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+pub use crate::config::Strategy;
+
 /// Consecutive failures before an upstream is backed off.
 pub const FAILS_BEFORE_BACKOFF: u32 = 3;
 /// Longest back-off.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(32);
-
-/// How queries choose among healthy upstreams.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Strategy {
-    /// In the configured order (the first healthy one gets every query).
-    #[default]
-    Ordered,
-    /// Lowest smoothed RTT first (never-measured upstreams count as fastest, so they get tried).
-    Fastest,
-}
 
 fn epoch() -> Instant {
     static E: OnceLock<Instant> = OnceLock::new();

@@ -1,0 +1,61 @@
+//! What a command (`check`, `lists`, `explain`, `audit`) hands back to `main.rs`: an [`Outcome`]
+//! when it ran to the end, a [`CommandError`] when it could not. Commands print their reports
+//! on stdout; `main.rs` alone prints the error and maps both to the documented exit codes.
+
+use crate::config::ConfigErrors;
+
+/// How a command that ran to the end came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done; nothing to flag (exit 0).
+    Done,
+    /// `audit` found trackers at the `--fail-on` level (exit 4).
+    Findings,
+}
+
+/// Why a command failed. `Display` is the message for stderr.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The config does not load or validate (exit 1).
+    #[error("{0}")]
+    Config(#[from] ConfigErrors),
+    /// `lists update` left these remote lists without any content (exit 1); the per-list report
+    /// on stdout already says why.
+    #[error("remote list(s) without content: {}", .0.join(", "))]
+    ListsWithoutContent(Vec<String>),
+    /// `explain`: not a DNS query type (exit 2).
+    #[error("unknown query type {0:?}")]
+    UnknownQueryType(String),
+    /// The async runtime could not be built (exit 3).
+    #[error("cannot start the runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// `audit` could not run (exit by [`AuditFailure`]: 1, 2 or 3).
+    #[error("pixelguard audit: {message}")]
+    Audit {
+        /// Which kind of failure (the exit code).
+        kind: AuditFailure,
+        /// What went wrong.
+        message: String,
+    },
+    /// `audit` ran, but no page could be audited (exit 3); the report on stdout says why.
+    #[error("pixelguard audit: no page could be audited")]
+    NothingAudited,
+}
+
+/// The kind of an `audit` failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditFailure {
+    /// The catalogue is invalid (exit 1).
+    Catalogue,
+    /// Bad arguments or input files (exit 2).
+    Usage,
+    /// Something else: no runtime, no network (exit 3).
+    Runtime,
+}
+
+impl CommandError {
+    /// True when the command's own output already told the user (nothing more for stderr).
+    pub fn already_reported(&self) -> bool {
+        matches!(self, Self::ListsWithoutContent(_) | Self::NothingAudited)
+    }
+}

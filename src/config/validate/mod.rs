@@ -1,0 +1,131 @@
+//! Semantic validation: raw TOML values → typed [`Config`]. Every check reports the exact
+//! `file:line:column` of the offending value and says what was expected; validation keeps going
+//! after an error so that one run of `pixelguard check` shows every problem in the file.
+//!
+//! This file holds the driver ([`validate`]: parse, then one function per section, called in
+//! the order the error messages have always come in) and the error context. Each section's
+//! checks live beside it, mirroring `raw`: `server` (`[server]`, `[cache]`, `[admin]`),
+//! `upstream`, `lists`, `zones`, `query_log`.
+
+mod lists;
+mod query_log;
+mod server;
+mod upstream;
+mod zones;
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+
+use super::raw::RawConfig;
+use super::{Config, ConfigError, ConfigErrors, Overrides};
+
+pub use upstream::resolv_conf_nameservers;
+
+/// The errors found so far, and what is needed to locate a new one.
+struct Ctx<'a> {
+    text: &'a str,
+    file: &'a str,
+    errors: Vec<ConfigError>,
+}
+
+impl Ctx<'_> {
+    fn at(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
+        let (line, column) = match span {
+            Some(s) => line_col(self.text, s.start),
+            None => (0, 0),
+        };
+        self.errors.push(ConfigError {
+            file: self.file.to_owned(),
+            line,
+            column,
+            message: message.into(),
+        });
+    }
+    fn spanned<T>(&mut self, v: &Spanned<T>, message: impl Into<String>) {
+        self.at(Some(v.span()), message);
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text.as_bytes()[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let col = offset
+        - before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1)
+        + 1;
+    (line, col)
+}
+
+/// Parses `text` and checks every section; `file` names it in errors, `base` resolves relative
+/// paths. Either a complete [`Config`] or every error found.
+pub(super) fn validate(
+    text: &str,
+    file: &str,
+    base: &Path,
+    overrides: &Overrides,
+) -> Result<Config, ConfigErrors> {
+    let mut cx = Ctx {
+        text,
+        file,
+        errors: Vec::new(),
+    };
+    let raw: RawConfig = match toml::from_str(text) {
+        Ok(r) => r,
+        Err(e) => {
+            let msg = e.message().trim().to_owned();
+            cx.at(e.span(), msg);
+            return Err(ConfigErrors(cx.errors));
+        }
+    };
+
+    let server = server::server(&mut cx, &raw.server, overrides);
+    let upstream = upstream::upstream(&mut cx, &raw.upstream, base, overrides, &server.listen);
+    let cache = server::cache(&raw.cache);
+    let lists = lists::lists(&mut cx, &raw.lists, base, overrides);
+    let zones = zones::zones(&mut cx, &raw, overrides);
+    let admin = server::admin(&mut cx, &raw.admin);
+    let state_dir = state_dir(&raw, base);
+    let query_log = raw
+        .query_log
+        .as_ref()
+        .and_then(|q| query_log::query_log(&mut cx, q.get_ref(), base, &state_dir));
+
+    if !cx.errors.is_empty() {
+        return Err(ConfigErrors(cx.errors));
+    }
+    Ok(Config {
+        origin: file.to_owned(),
+        server,
+        upstream,
+        cache,
+        lists,
+        zones,
+        log_level: raw.log.level,
+        state_dir,
+        strict_start: raw.strict_start,
+        admin,
+        query_log,
+    })
+}
+
+/// `state_dir`: relative to the config file's folder; default /var/lib/pixelguard.
+fn state_dir(raw: &RawConfig, base: &Path) -> PathBuf {
+    match &raw.state_dir {
+        Some(d) => base.join(d.get_ref()),
+        None => PathBuf::from(super::DEFAULT_STATE_DIR),
+    }
+}
+
+/// `"IP:PORT"` or `"[IPv6]:PORT"`.
+fn parse_socket_addr(s: &str) -> Option<SocketAddr> {
+    s.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests;
