@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::admin::{Admin, AdminState};
-use crate::config::{Config, ConfigError, ConfigErrors, QueryLogConfig};
+pub use crate::command::{QueryLogKeyError, ReloadError};
+use crate::config::{Config, ConfigErrors, QueryLogConfig};
 use crate::lists::supply::{FailReason, ListSupply};
 use crate::metrics::Metrics;
 use crate::pipeline::{Handler, Pipeline};
@@ -22,17 +23,6 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 pub use crate::config::ConfigSource;
 pub use crate::snapshot::summary;
-
-/// The query-log pseudonym key could neither be read nor created.
-#[derive(Debug, thiserror::Error)]
-#[error("{}: query_log key: {source}", path.display())]
-pub struct QueryLogKeyError {
-    /// The key file.
-    pub path: PathBuf,
-    /// Why it failed.
-    #[source]
-    pub source: std::io::Error,
-}
 
 /// Why pixelguard did not start (or stopped serving on its own).
 #[derive(Debug, thiserror::Error)]
@@ -73,50 +63,6 @@ pub enum StartError {
     /// The signal handlers could not be installed.
     #[error("installing signal handlers: {0}")]
     Signals(#[source] std::io::Error),
-}
-
-/// Why a reload (or rebuild) did not happen; the running snapshot stays.
-#[derive(Debug, thiserror::Error)]
-pub enum ReloadError {
-    /// The new config does not load or validate.
-    #[error("{0}")]
-    Config(#[from] ConfigErrors),
-    /// The new config's query-log key.
-    #[error(transparent)]
-    QueryLogKey(#[from] QueryLogKeyError),
-    /// Building the new snapshot failed (the builder panicked).
-    #[error("building the new snapshot: {0}")]
-    Snapshot(#[source] tokio::task::JoinError),
-}
-
-impl ReloadError {
-    /// One message per problem (a config error: one per located error).
-    pub fn messages(&self) -> Vec<String> {
-        match self {
-            Self::Config(e) => e.0.iter().map(ToString::to_string).collect(),
-            other => vec![other.to_string()],
-        }
-    }
-
-    /// For the admin API, whose reload hook still speaks [`ConfigErrors`]: config errors as
-    /// they are, anything else as one unlocated error naming what failed.
-    fn into_admin(self) -> ConfigErrors {
-        match self {
-            Self::Config(e) => e,
-            Self::QueryLogKey(e) => ConfigErrors(vec![ConfigError {
-                file: e.path.display().to_string(),
-                line: 0,
-                column: 0,
-                message: format!("query_log key: {}", e.source),
-            }]),
-            other => ConfigErrors(vec![ConfigError {
-                file: "<reload>".into(),
-                line: 0,
-                column: 0,
-                message: other.to_string(),
-            }]),
-        }
-    }
 }
 
 /// A running pixelguard.
@@ -405,7 +351,7 @@ impl App {
             let r = reloader.clone();
             admin_state.set_reload(Arc::new(move || {
                 let r = r.clone();
-                Box::pin(async move { r.reload().await.map_err(ReloadError::into_admin) })
+                Box::pin(async move { r.reload().await })
             }));
             let supply = reloader.supply().clone();
             let p = pipeline.clone();

@@ -59,3 +59,40 @@ impl CommandError {
         matches!(self, Self::ListsWithoutContent(_) | Self::NothingAudited)
     }
 }
+
+/// The query-log pseudonym key could neither be read nor created.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: query_log key: {source}", path.display())]
+pub struct QueryLogKeyError {
+    /// The key file.
+    pub path: std::path::PathBuf,
+    /// Why it failed.
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Why a reload (or rebuild) did not happen; the running snapshot stays.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The new config does not load or validate.
+    #[error("{0}")]
+    Config(#[from] ConfigErrors),
+    /// The new config's query-log key.
+    #[error(transparent)]
+    QueryLogKey(#[from] QueryLogKeyError),
+    /// Building the new snapshot failed (the builder panicked).
+    #[error("building the new snapshot: {0}")]
+    Snapshot(#[source] tokio::task::JoinError),
+}
+
+impl ReloadError {
+    /// One message per problem (a config error: one per located error).
+    pub fn messages(&self) -> Vec<String> {
+        match self {
+            Self::Config(e) => e.0.iter().map(ToString::to_string).collect(),
+            other => vec![other.to_string()],
+        }
+    }
+
+}
+

@@ -40,11 +40,12 @@ use hickory_proto::rr::RecordType;
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::config::{AdminConfig, ConfigErrors};
+use crate::config::AdminConfig;
 use crate::pipeline::{Pipeline, scope};
 
 /// Runs the one reload path.
-pub type ReloadFn = Arc<dyn Fn() -> BoxFuture<'static, Result<(), ConfigErrors>> + Send + Sync>;
+pub type ReloadFn =
+    Arc<dyn Fn() -> BoxFuture<'static, Result<(), crate::command::ReloadError>> + Send + Sync>;
 /// Called before `/metrics` and `/api/stats` render (to sync state kept elsewhere).
 pub type ScrapeHook = Arc<dyn Fn() + Send + Sync>;
 
@@ -379,7 +380,7 @@ async fn reload(
         }
         Err(e) => {
             tracing::error!("reload failed (admin API), keeping the running config:\n{e}");
-            let errors: Vec<String> = e.0.iter().map(|x| x.to_string()).collect();
+            let errors = e.messages();
             json_response(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 json!({"ok": false, "errors": errors}),
