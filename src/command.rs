@@ -93,6 +93,4 @@ impl ReloadError {
             other => vec![other.to_string()],
         }
     }
-
 }
-
