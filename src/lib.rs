@@ -24,7 +24,7 @@
 //! `snapshot` (zone → rate limit → canaries → name policy → ANY → cache → upstream → answer
 //! policy), leaves through `respond::encode`, and `record` sees a copy of the outcome.
 
-pub mod admin;
+pub(crate) mod admin;
 pub mod app;
 pub mod audit;
 pub mod cache;
@@ -37,14 +37,14 @@ pub mod lists;
 pub mod matcher;
 pub mod metrics;
 pub mod outcome;
-pub mod pipeline;
+pub(crate) mod pipeline;
 pub mod policy;
 pub mod querylog;
-pub mod ratelimit;
-pub mod record;
+pub(crate) mod ratelimit;
+pub(crate) mod record;
 pub mod respond;
-pub mod server;
-pub mod snapshot;
-pub mod upstream;
+pub(crate) mod server;
+pub(crate) mod snapshot;
+pub(crate) mod upstream;
 pub mod wire;
-pub mod zones;
+pub(crate) mod zones;
