@@ -100,18 +100,28 @@ fn no_ede<'o>() -> std::iter::Empty<(Option<u16>, &'o [u8])> {
 /// The offset (from the message start) of the suffix of the question name with `labels` labels,
 /// as a compression pointer target; the whole name when `None` or when the name has fewer.
 fn owner_at(q: &Query<'_>, labels: Option<usize>) -> u16 {
-    let mut starts = [0usize; 128];
-    let (mut n, mut i) = (0usize, 0usize);
-    while let Some(&len) = q.question.get(i) {
-        if len == 0 || len > 63 || n == starts.len() {
-            break;
-        }
-        starts[n] = i;
-        n += 1;
-        i += 1 + usize::from(len);
-    }
+    // Count the labels, then walk to the first label of the suffix: no table, no allocation.
+    let label_starts = || {
+        let mut i = 0usize;
+        std::iter::from_fn(move || {
+            let len = *q.question.get(i)?;
+            if len == 0 || len > 63 {
+                return None;
+            }
+            let at = i;
+            i += 1 + usize::from(len);
+            Some(at)
+        })
+    };
     let at = match labels {
-        Some(l) if l <= n && l > 0 => starts[n - l],
+        Some(l) if l > 0 => {
+            let n = label_starts().count();
+            if l <= n {
+                label_starts().nth(n - l).unwrap_or(0)
+            } else {
+                0
+            }
+        }
         _ => 0,
     };
     0xc000 | (12 + at) as u16
@@ -222,39 +232,33 @@ fn patch(out: &mut Vec<u8>, q: &Query<'_>, w: &WireAnswer, age: u32, max_ttl: u3
 }
 
 fn blocked(out: &mut Vec<u8>, q: &Query<'_>, b: &super::Blocked<'_>) {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    const NULL4: [IpAddr; 1] = [IpAddr::V4(Ipv4Addr::UNSPECIFIED)];
+    const NULL6: [IpAddr; 1] = [IpAddr::V6(Ipv6Addr::UNSPECIFIED)];
     let ede = std::iter::once((Some(EDE_BLOCKED), b.ede.as_bytes()));
-    let mut addrs = [None::<std::net::IpAddr>; 16];
-    let mut n = 0;
-    let (rcode, soa_owner) = match b.shape() {
-        BlockedShape::Negative(r) => (ResponseCode::from(0, r), true),
-        BlockedShape::Refused => (ResponseCode::Refused, false),
-        BlockedShape::Addresses(set) => {
-            let matching = |ip: &std::net::IpAddr| {
-                (q.qtype == 1 && ip.is_ipv4()) || (q.qtype == 28 && ip.is_ipv6())
-            };
-            match set {
-                AddrSet::Null => match q.qtype {
-                    1 => addrs[0] = Some(std::net::Ipv4Addr::UNSPECIFIED.into()),
-                    28 => addrs[0] = Some(std::net::Ipv6Addr::UNSPECIFIED.into()),
-                    _ => {}
-                },
-                AddrSet::Listed(list) => {
-                    for (slot, ip) in addrs.iter_mut().zip(list.iter().filter(|i| matching(i))) {
-                        *slot = Some(*ip);
-                    }
-                }
-            }
-            n = addrs.iter().flatten().count();
-            (ResponseCode::NoError, n == 0)
-        }
+    let matching = |ip: &&IpAddr| (q.qtype == 1 && ip.is_ipv4()) || (q.qtype == 28 && ip.is_ipv6());
+    let (rcode, addrs): (ResponseCode, &[IpAddr]) = match b.shape() {
+        BlockedShape::Negative(r) => (ResponseCode::from(0, r), &[]),
+        BlockedShape::Refused => (ResponseCode::Refused, &[]),
+        BlockedShape::Addresses(AddrSet::Null) => (
+            ResponseCode::NoError,
+            match q.qtype {
+                1 => &NULL4,
+                28 => &NULL6,
+                _ => &[],
+            },
+        ),
+        BlockedShape::Addresses(AddrSet::Listed(list)) => (ResponseCode::NoError, list),
     };
+    let n = addrs.iter().filter(matching).count();
+    // NXDOMAIN / NODATA carry a SOA so clients cache the negative answer; so does an address
+    // response with no address of the asked family.
+    let soa_owner = rcode != ResponseCode::Refused && n == 0;
     head(out, q, rcode, false, [n as u16, u16::from(soa_owner), 0]);
-    for ip in addrs.iter().flatten() {
+    for ip in addrs.iter().filter(matching) {
         match ip {
-            std::net::IpAddr::V4(v4) => {
-                record(out, 0xc00c, 1, b.ttl, |o| o.extend_from_slice(&v4.octets()))
-            }
-            std::net::IpAddr::V6(v6) => record(out, 0xc00c, 28, b.ttl, |o| {
+            IpAddr::V4(v4) => record(out, 0xc00c, 1, b.ttl, |o| o.extend_from_slice(&v4.octets())),
+            IpAddr::V6(v6) => record(out, 0xc00c, 28, b.ttl, |o| {
                 o.extend_from_slice(&v6.octets())
             }),
         }
