@@ -160,6 +160,13 @@ pub fn encode(out: &mut Vec<u8>, q: &Query<'_>, answer: &Answer<'_>, limit: usiz
         Answer::Drop | Answer::Unresolved => out.clear(),
         Answer::Code(rcode) => {
             head(out, q, *rcode, false, [0, 0, 0]);
+            if matches!(*rcode, ResponseCode::NotImp | ResponseCode::FormErr) {
+                // A request we do not serve at all gets a minimal header (RFC 8906, ISC's
+                // compliance probes): QR, the opcode echoed, RD copied; RA, AD, CD, AA, TC, Z
+                // clear.
+                let minimal = flags(q, *rcode, false) & !(0x0080 | 0x0010);
+                out[2..4].copy_from_slice(&minimal.to_be_bytes());
+            }
             opt(out, q, *rcode, no_ede());
         }
         Answer::Blocked(b) => blocked(out, q, b),
@@ -278,7 +285,7 @@ fn truncated(out: &mut Vec<u8>, q: &Query<'_>) {
     opt(out, q, rcode, no_ede());
 }
 
-/// A FORMERR reply to a request whose header is readable but whose body is not (`None` when
+/// A FORMERR reply (header only) to a request whose header is readable but whose body is not (`None` when
 /// not even the header is, or when it is a response: never answer those).
 pub fn formerr_for(raw: &[u8]) -> Option<Vec<u8>> {
     let mut d = BinDecoder::new(raw);
@@ -286,9 +293,10 @@ pub fn formerr_for(raw: &[u8]) -> Option<Vec<u8>> {
     if h.metadata.message_type != MessageType::Query {
         return None;
     }
+    // The same minimal header as every FORMERR: QR, opcode and RD only.
     let mut meta = hickory_proto::op::Metadata::response_from_request(&h.metadata);
     meta.response_code = ResponseCode::FormErr;
-    meta.recursion_available = true;
+    meta.checking_disabled = false;
     let header = Header {
         metadata: meta,
         counts: Default::default(),
