@@ -21,11 +21,13 @@ use support::pg::{self, base};
 use support::{AuthServer, QueryOpts, ede, loopback, query, query_raw};
 
 const LISTS: &str = "sub.example.test\nmail.example.test\n";
+const ALLOW: &str = "host.sub.example.test\n";
 
 fn config(upstream: std::net::SocketAddr) -> String {
     format!(
         "{}[lists.trackers]\nsource = \"builtin:trackers\"\n[lists.local]\nsource = \"blocked.txt\"\n\
-         [zones.enforce]\nnetworks = [\"127.0.0.1/32\"]\nblock = [\"trackers\", \"local\"]\n\
+         [lists.allowed]\nsource = \"allow.txt\"\n\
+         [zones.enforce]\nnetworks = [\"127.0.0.1/32\"]\nblock = [\"trackers\", \"local\"]\nallow = [\"allowed\"]\n\
          [zones.log]\nnetworks = [\"127.0.0.2/32\"]\nblock = [\"trackers\", \"local\"]\nmode = \"log\"\n\
          [zones.limited]\nnetworks = [\"127.0.0.3/32\"]\nblock = [\"trackers\"]\n\
          rate_limit = {{ qps = 0.001, burst = 3, action = \"refused\" }}\n\
@@ -63,7 +65,11 @@ fn min_ttl(m: &Message) -> Option<u32> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explain_predicts_every_answer_the_server_gives() {
     let auth = AuthServer::start_test_zone();
-    let pg = pg::start(&config(auth.addr()), &[("blocked.txt", LISTS)]).await;
+    let pg = pg::start(
+        &config(auth.addr()),
+        &[("blocked.txt", LISTS), ("allow.txt", ALLOW)],
+    )
+    .await;
     let admin = format!("http://{}", pg.app.admin_addr.unwrap());
     use RecordType::*;
     let cases: Vec<(u8, &str, RecordType, &str)> = vec![
@@ -72,6 +78,8 @@ async fn explain_predicts_every_answer_the_server_gives() {
         (1, "Connect.Facebook.NET", HTTPS, "blocked"),
         (1, "sub.example.test", A, "blocked"),
         (1, "x.sub.example.test", A, "blocked"),
+        (1, "host.sub.example.test", A, "forwarded"),
+        (1, "host.sub.example.test", A, "cached"),
         (1, "mail.example.test", MX, "blocked"),
         (1, "www.example.test", A, "forwarded"),
         (1, "www.example.test", A, "cached"),
@@ -122,6 +130,9 @@ async fn explain_predicts_every_answer_the_server_gives() {
         let what = format!("{name} {qtype} from .{client}: {}", e["text"]);
         let p = &e["prediction"];
         assert_eq!(e["outcome"], outcome, "{what}");
+        if name == "host.sub.example.test" {
+            assert_eq!(e["decision"]["kind"], "allowed", "{what}");
+        }
         assert_eq!(p["rcode"], rcode_name(m.metadata.response_code), "{what}");
         let ede_got: Vec<Value> = ede(&m)
             .into_iter()
@@ -200,7 +211,11 @@ fn masked(mut b: Vec<u8>) -> Vec<u8> {
 #[tokio::test]
 async fn cached_and_uncached_answers_are_the_same_bytes() {
     let auth = AuthServer::start_test_zone();
-    let pg = pg::start(&config(auth.addr()), &[("blocked.txt", LISTS)]).await;
+    let pg = pg::start(
+        &config(auth.addr()),
+        &[("blocked.txt", LISTS), ("allow.txt", ALLOW)],
+    )
+    .await;
     let from = loopback(1);
     for (name, qtype) in [
         ("www.example.test.", RecordType::A),
