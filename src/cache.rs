@@ -270,6 +270,19 @@ pub fn cache_ttl(m: &Message, cfg: &CacheConfig) -> Option<u32> {
     (ttl > 0).then_some(ttl)
 }
 
+/// Cache bounds for tests: `max_entries`, TTLs 0..1 d, negative 1 h, SERVFAIL 5 s, stale 10 s.
+#[cfg(test)]
+pub(crate) fn test_config(max_entries: usize) -> CacheConfig {
+    CacheConfig {
+        max_entries,
+        min_ttl: Duration::ZERO,
+        max_ttl: Duration::from_secs(86_400),
+        negative_max_ttl: Duration::from_secs(3_600),
+        servfail_ttl: Duration::from_secs(5),
+        serve_stale: Duration::from_secs(10),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,14 +291,7 @@ mod tests {
     use hickory_proto::rr::{Name, Record};
 
     fn cfg() -> CacheConfig {
-        CacheConfig {
-            max_entries: 4,
-            min_ttl: Duration::ZERO,
-            max_ttl: Duration::from_secs(86_400),
-            negative_max_ttl: Duration::from_secs(3_600),
-            servfail_ttl: Duration::from_secs(5),
-            serve_stale: Duration::from_secs(10),
-        }
+        test_config(4)
     }
 
     fn name(s: &str) -> Name {

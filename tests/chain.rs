@@ -172,31 +172,11 @@ async fn explain_predicts_every_answer_the_server_gives() {
 
 /// The TTL fields of a wire message (records, not OPT), to mask them.
 fn ttl_offsets(b: &[u8]) -> Vec<usize> {
-    let be16 = |i: usize| usize::from(u16::from_be_bytes([b[i], b[i + 1]]));
-    let skip = |mut i: usize| loop {
-        let l = b[i];
-        if l == 0 {
-            return i + 1;
-        }
-        if l & 0xc0 == 0xc0 {
-            return i + 2;
-        }
-        i += 1 + usize::from(l);
-    };
-    let mut i = 12;
-    for _ in 0..be16(4) {
-        i = skip(i) + 4;
-    }
-    let mut out = Vec::new();
-    for _ in 0..be16(6) + be16(8) + be16(10) {
-        i = skip(i);
-        if be16(i) != 41 {
-            out.push(i + 4);
-        }
-        i += 10 + be16(i + 8);
-    }
-    assert_eq!(i, b.len());
-    out
+    support::wire::records(b)
+        .iter()
+        .filter(|r| r.rtype != 41)
+        .map(|r| r.fixed + 4)
+        .collect()
 }
 
 fn masked(mut b: Vec<u8>) -> Vec<u8> {

@@ -59,38 +59,16 @@ fn flags(r: &[u8]) -> u16 {
 
 /// The OPT of a response: (ext rcode, version, flags, options rdata).
 fn opt_of(r: &[u8]) -> Option<(u8, u8, u16, Vec<u8>)> {
-    let m = hickory_proto::op::Message::from_vec(r).unwrap();
-    m.edns.as_ref()?;
-    // Find it by walking: the OPT is the last additional record in our answers.
-    let be16 = |i: usize| usize::from(u16::from_be_bytes([r[i], r[i + 1]]));
-    let skip = |mut i: usize| loop {
-        let l = r[i];
-        if l == 0 {
-            return i + 1;
-        }
-        if l & 0xc0 == 0xc0 {
-            return i + 2;
-        }
-        i += 1 + usize::from(l);
-    };
-    let mut i = 12;
-    for _ in 0..be16(4) {
-        i = skip(i) + 4;
-    }
-    for _ in 0..be16(6) + be16(8) + be16(10) {
-        let at = skip(i);
-        let rdlen = be16(at + 8);
-        if be16(at) == 41 {
-            return Some((
-                r[at + 4],
-                r[at + 5],
-                u16::from_be_bytes([r[at + 6], r[at + 7]]),
-                r[at + 10..at + 10 + rdlen].to_vec(),
-            ));
-        }
-        i = at + 10 + rdlen;
-    }
-    None
+    let opt = support::wire::records(r)
+        .into_iter()
+        .find(|x| x.rtype == 41)?;
+    let at = opt.fixed;
+    Some((
+        r[at + 4],
+        r[at + 5],
+        u16::from_be_bytes([r[at + 6], r[at + 7]]),
+        r[opt.rdata..opt.rdata + opt.rdlen].to_vec(),
+    ))
 }
 
 #[tokio::test]

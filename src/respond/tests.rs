@@ -2,43 +2,21 @@
 //! against the question, TTLs aged, UDP limits kept.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query as HQuery, ResponseCode};
+use hickory_proto::op::{Message, MessageType, OpCode, Query as HQuery, ResponseCode};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use proptest::prelude::*;
 
 use super::*;
 use crate::cache::CachedAnswer;
-use crate::config::{BlockResponse, CacheConfig};
+use crate::cache::test_config as cfg;
+use crate::config::BlockResponse;
 use crate::wire::parse_query;
 
 fn request(name: &str, qtype: u16, edns: Option<(u16, bool)>) -> Vec<u8> {
-    let mut m = Message::new(7, MessageType::Query, OpCode::Query);
-    m.metadata.recursion_desired = true;
-    m.add_query(HQuery::query(
-        Name::from_ascii(name).unwrap(),
-        RecordType::from(qtype),
-    ));
-    if let Some((p, d)) = edns {
-        let mut e = Edns::new();
-        e.set_max_payload(p);
-        e.set_dnssec_ok(d);
-        m.set_edns(e);
-    }
-    m.to_vec().unwrap()
-}
-
-fn cfg() -> CacheConfig {
-    CacheConfig {
-        max_entries: 4,
-        min_ttl: Duration::ZERO,
-        max_ttl: Duration::from_secs(86_400),
-        negative_max_ttl: Duration::from_secs(3_600),
-        servfail_ttl: Duration::from_secs(5),
-        serve_stale: Duration::from_secs(10),
-    }
+    crate::wire::query::test_request(name, qtype, edns)
 }
 
 fn upstream_answer(name: &str, records: usize, ttl: u32) -> Arc<CachedAnswer> {
@@ -52,7 +30,7 @@ fn upstream_answer(name: &str, records: usize, ttl: u32) -> Arc<CachedAnswer> {
             RData::A(A::new(192, 0, 2, (i % 250) as u8)),
         ));
     }
-    CachedAnswer::new(&m, false, RecordType::A, Instant::now(), &cfg()).unwrap()
+    CachedAnswer::new(&m, false, RecordType::A, Instant::now(), &cfg(4)).unwrap()
 }
 
 fn blocked(response: &BlockResponse, labels: Option<usize>) -> Answer<'_> {

@@ -99,19 +99,6 @@ impl ParsedQuery<'_> {
             edns: self.edns,
         }
     }
-
-    /// The largest response this client accepts over UDP.
-    pub fn udp_limit(&self) -> usize {
-        match self.edns {
-            Some((p, _)) => usize::from(p.clamp(512, MAX_UDP_PAYLOAD)),
-            None => 512,
-        }
-    }
-
-    /// DO bit.
-    pub fn dnssec_ok(&self) -> bool {
-        self.edns.is_some_and(|e| e.1)
-    }
 }
 
 /// Parses a query in the common shape, or `None` (take the full path).
@@ -205,27 +192,32 @@ pub fn parse_query(raw: &[u8]) -> Option<ParsedQuery<'_>> {
     })
 }
 
+/// A query in wire form for tests (id 7, RD, optional EDNS payload and DO).
+#[cfg(test)]
+pub(crate) fn test_request(name: &str, qtype: u16, edns: Option<(u16, bool)>) -> Vec<u8> {
+    use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::{Name, RecordType};
+    let mut m = Message::new(7, MessageType::Query, OpCode::Query);
+    m.metadata.recursion_desired = true;
+    let name = Name::from_ascii(name).unwrap_or_else(|_| Name::root());
+    m.add_query(Query::query(name, RecordType::from(qtype)));
+    if let Some((p, d)) = edns {
+        let mut e = Edns::new();
+        e.set_max_payload(p);
+        e.set_dnssec_ok(d);
+        m.set_edns(e);
+    }
+    m.to_vec().unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
-    use hickory_proto::rr::{Name, RecordType};
+    use hickory_proto::op::Message;
     use proptest::prelude::*;
 
     fn build(name: &str, qtype: u16, edns: Option<(u16, bool)>) -> Vec<u8> {
-        let mut m = Message::new(7, MessageType::Query, OpCode::Query);
-        m.metadata.recursion_desired = true;
-        m.add_query(Query::query(
-            Name::from_ascii(name).unwrap(),
-            RecordType::from(qtype),
-        ));
-        if let Some((p, d)) = edns {
-            let mut e = Edns::new();
-            e.set_max_payload(p);
-            e.set_dnssec_ok(d);
-            m.set_edns(e);
-        }
-        m.to_vec().unwrap()
+        test_request(name, qtype, edns)
     }
 
     proptest! {
@@ -273,11 +265,11 @@ mod tests {
         assert!(parse_query(&resp).is_none());
         assert!(
             parse_query(&build("a.example.", 1, Some((1232, false))))
-                .is_some_and(|q| q.udp_limit() == 1232)
+                .is_some_and(|q| q.view().udp_limit() == 1232)
         );
         assert!(
             parse_query(&build("a.example.", 1, Some((100, false))))
-                .is_some_and(|q| q.udp_limit() == 512)
+                .is_some_and(|q| q.view().udp_limit() == 512)
         );
     }
 }

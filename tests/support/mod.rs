@@ -19,6 +19,7 @@ pub mod auth;
 pub mod client;
 pub mod pg;
 pub mod scripted;
+pub mod wire;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
