@@ -255,13 +255,14 @@ async fn edns_opcode_and_malformed_requests() {
             let r = query_raw(pg.addr, junk, tcp, ip("127.0.0.1"))
                 .await
                 .unwrap()
-                .unwrap_or_else(|| panic!("no FORMERR (tcp = {tcp}) to {junk:02x?}"));
-            assert_eq!(r, formerr, "FORMERR (tcp = {tcp}) to {junk:02x?}");
+                .unwrap_or_else(|| panic!("no FORMERR (tcp = {tcp}) to {}", show(junk)));
+            assert_eq!(r, formerr, "FORMERR (tcp = {tcp}) to {}", show(junk));
         }
         assert_eq!(
             replies_before_sentinel(pg.addr, junk).await,
             vec![formerr.clone()],
-            "exactly one FORMERR to {junk:02x?}"
+            "exactly one FORMERR to {}",
+            show(junk)
         );
     }
     let mut response_and_garbage = query_header.to_vec();
@@ -288,7 +289,8 @@ async fn edns_opcode_and_malformed_requests() {
         assert_eq!(
             replies_before_sentinel(pg.addr, junk).await,
             Vec::<Vec<u8>>::new(),
-            "no reply to {junk:02x?}"
+            "no reply to {}",
+            show(junk)
         );
     }
     let m = query(
@@ -300,6 +302,11 @@ async fn edns_opcode_and_malformed_requests() {
     .await
     .unwrap();
     assert_eq!(answer_ips(&m), vec![ip("192.0.2.1")]);
+}
+
+/// A junk input for a failure message: its length and first bytes.
+fn show(junk: &[u8]) -> String {
+    format!("{} bytes {:02x?}", junk.len(), &junk[..junk.len().min(16)])
 }
 
 /// Id of the sentinel query of [`replies_before_sentinel`] (no junk above uses it).
@@ -329,7 +336,7 @@ async fn replies_before_sentinel(server: std::net::SocketAddr, junk: &[u8]) -> V
     for _ in 0..16 {
         let len = tokio::time::timeout(Duration::from_secs(3), sock.recv(&mut buf))
             .await
-            .unwrap_or_else(|_| panic!("no answer to the sentinel after {junk:02x?}"))
+            .unwrap_or_else(|_| panic!("no answer to the sentinel after {}", show(junk)))
             .unwrap();
         let datagram = buf[..len].to_vec();
         if let Ok(m) = hickory_proto::op::Message::from_vec(&datagram)
@@ -340,7 +347,7 @@ async fn replies_before_sentinel(server: std::net::SocketAddr, junk: &[u8]) -> V
         }
         before.push(datagram);
     }
-    panic!("more than 16 datagrams in answer to {junk:02x?}");
+    panic!("more than 16 datagrams in answer to {}", show(junk));
 }
 
 #[tokio::test]
