@@ -497,6 +497,7 @@ async fn cache_decrements_ttls_and_caches_negatives() {
         .await
         .unwrap();
     assert_eq!(ttls(&m), vec![300]);
+    // Part of the scenario, not synchronisation: let a second of the TTL pass.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let before = auth.count();
     let m = query(pg.addr, "www.example.test.", RecordType::A, &o)
@@ -520,6 +521,7 @@ async fn cache_decrements_ttls_and_caches_negatives() {
         .await
         .unwrap();
     let before = auth.count();
+    // Part of the scenario, not synchronisation: wait out the 2 s TTL.
     tokio::time::sleep(Duration::from_millis(2100)).await;
     query(pg.addr, "short.example.test.", RecordType::A, &o)
         .await
