@@ -254,29 +254,89 @@ async fn embedded_default_runs_as_a_child_and_stops_on_sigterm() {
     );
 }
 
+/// Collects a child's stderr in the background, line by line.
+fn collect_stderr(child: &mut Child) -> std::sync::Arc<std::sync::Mutex<String>> {
+    let err = child.stderr.take().expect("stderr piped");
+    let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = text.clone();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        // Ends when the child closes its stderr (exits or is killed).
+        for line in std::io::BufReader::new(err).lines() {
+            let Ok(line) = line else { break };
+            let mut t = sink.lock().unwrap();
+            t.push_str(&line);
+            t.push('\n');
+        }
+    });
+    text
+}
+
+/// `pixelguard_reloads_total{result="<result>"}` scraped from the admin server's /metrics.
+async fn reloads(admin: std::net::SocketAddr, result: &str) -> Option<f64> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .no_proxy()
+        .build()
+        .unwrap();
+    let text = client
+        .get(format!("http://{admin}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let series = format!("pixelguard_reloads_total{{result=\"{result}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Polls /metrics until `pixelguard_reloads_total{result}` is `want` (at most 10 s).
+async fn wait_reloads(admin: std::net::SocketAddr, result: &str, want: f64) {
+    let t = Instant::now();
+    let mut last = None;
+    // Bounded by the 10 s deadline.
+    while t.elapsed() < Duration::from_secs(10) {
+        last = reloads(admin, result).await;
+        if last == Some(want) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("pixelguard_reloads_total{{result=\"{result}\"}} is {last:?}, expected {want}");
+}
+
 #[tokio::test]
 async fn sighup_reloads_and_a_broken_config_keeps_the_running_one() {
     let auth = AuthServer::start_test_zone();
     let port = free_port();
+    let admin_port = free_port();
+    let admin: std::net::SocketAddr = format!("127.0.0.1:{admin_port}").parse().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("block.txt");
     std::fs::write(&list, "mx.example.test\n").unwrap();
     let cfg = dir.path().join("pixelguard.toml");
     let good = format!(
-        "[server]\nlisten = [\"127.0.0.1:{port}\"]\n[upstream]\nservers = [\"{}\"]\n[lists.b]\nsource = \"block.txt\"\n[zones.lo]\nnetworks = [\"127.0.0.0/8\"]\nblock = [\"b\"]\n",
+        "[server]\nlisten = [\"127.0.0.1:{port}\"]\n[upstream]\nservers = [\"{}\"]\n[lists.b]\nsource = \"block.txt\"\n[zones.lo]\nnetworks = [\"127.0.0.0/8\"]\nblock = [\"b\"]\n[admin]\nlisten = \"{admin}\"\n",
         auth.addr()
     );
     std::fs::write(&cfg, &good).unwrap();
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .arg("--config")
         .arg(&cfg)
+        .env("RUST_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let log = collect_stderr(&mut child);
     let d = Daemon(child);
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
     wait_ready(addr).await;
+    wait_reloads(admin, "success", 0.0).await;
+    wait_reloads(admin, "failure", 0.0).await;
     let o = QueryOpts::default();
     let m = query(addr, "www.example.test.", RecordType::A, &o)
         .await
@@ -285,24 +345,34 @@ async fn sighup_reloads_and_a_broken_config_keeps_the_running_one() {
 
     std::fs::write(&list, "mx.example.test\nwww.example.test\n").unwrap();
     signal(&d.0, "-HUP");
-    let t = Instant::now();
-    loop {
-        let m = query(addr, "www.example.test.", RecordType::A, &o)
-            .await
-            .unwrap();
-        if m.metadata.response_code == ResponseCode::NXDomain {
-            break;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "reload did not take effect"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // A broken config: the reload fails, the running policy stays.
+    wait_reloads(admin, "success", 1.0).await;
+    let m = query(addr, "www.example.test.", RecordType::A, &o)
+        .await
+        .unwrap();
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::NXDomain,
+        "the reloaded list blocks"
+    );
+    // A broken config: the reload fails (counted and logged with file:line), the running policy
+    // stays.
     std::fs::write(&cfg, good.replace("127.0.0.0/8", "127.0.0.0/40")).unwrap();
     signal(&d.0, "-HUP");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_reloads(admin, "failure", 1.0).await;
+    assert_eq!(reloads(admin, "success").await, Some(1.0));
+    let logged = support::wait_until(Duration::from_secs(10), || {
+        let t = log.lock().unwrap();
+        t.contains("reload failed, keeping the running config")
+            && t.contains(
+                "pixelguard.toml:8:13: zones.lo.networks[0]: invalid CIDR \"127.0.0.0/40\"",
+            )
+    })
+    .await;
+    assert!(
+        logged,
+        "the failed reload is logged with file:line: {}",
+        log.lock().unwrap()
+    );
     let m = query(addr, "www.example.test.", RecordType::A, &o)
         .await
         .unwrap();

@@ -238,22 +238,60 @@ async fn edns_opcode_and_malformed_requests() {
     .await
     .unwrap();
     assert_eq!(m.edns.as_ref().unwrap().max_payload(), 512);
-    // A header followed by garbage: FORMERR over UDP and TCP (never silence, never a crash);
-    // the server keeps serving.
-    let mut junk = vec![
+    // Junk (src/pipeline/decode.rs, src/respond/encode.rs `formerr_for`): a request whose body
+    // does not parse gets FORMERR when its header is readable and says "query": the header alone,
+    // id, opcode and RD copied, QR=1, RA=1, no records (never silence, never a crash). A response
+    // (QR=1), parsable or not, and anything shorter than a header get nothing at all.
+    let query_header = [
         0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
     ];
-    junk.extend_from_slice(&[0xff; 20]);
-    for tcp in [false, true] {
-        let r = query_raw(pg.addr, &junk, tcp, ip("127.0.0.1"))
-            .await
-            .unwrap()
-            .unwrap_or_else(|| panic!("no FORMERR (tcp = {tcp})"));
-        assert_eq!(r[3] & 0x0f, 1, "FORMERR");
-        assert_eq!(&r[..2], &[0x12, 0x34]);
+    let formerr = vec![
+        0x12, 0x34, 0x81, 0x81, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    ];
+    let mut header_and_garbage = query_header.to_vec();
+    header_and_garbage.extend_from_slice(&[0xff; 20]);
+    for junk in [&header_and_garbage[..], &query_header[..]] {
+        for tcp in [false, true] {
+            let r = query_raw(pg.addr, junk, tcp, ip("127.0.0.1"))
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("no FORMERR (tcp = {tcp}) to {}", show(junk)));
+            assert_eq!(r, formerr, "FORMERR (tcp = {tcp}) to {}", show(junk));
+        }
+        assert_eq!(
+            replies_before_sentinel(pg.addr, junk).await,
+            vec![formerr.clone()],
+            "exactly one FORMERR to {}",
+            show(junk)
+        );
     }
-    for bytes in [&[][..], &[0u8; 3][..], &[0xffu8; 512][..]] {
-        let _ = query_raw(pg.addr, bytes, false, ip("127.0.0.1")).await;
+    let mut response_and_garbage = query_header.to_vec();
+    response_and_garbage[2] |= 0x80; // QR=1
+    response_and_garbage.extend_from_slice(&[0xff; 20]);
+    let mut response = hickory_proto::op::Message::new(
+        0x4321,
+        hickory_proto::op::MessageType::Response,
+        OpCode::Query,
+    );
+    response.add_query(hickory_proto::op::Query::query(
+        "www.example.test.".parse().unwrap(),
+        RecordType::A,
+    ));
+    let response = response.to_vec().unwrap();
+    for junk in [
+        &[][..],
+        &[0u8; 3][..],
+        &query_header[..11],
+        &[0xffu8; 512][..],
+        &response_and_garbage[..],
+        &response[..],
+    ] {
+        assert_eq!(
+            replies_before_sentinel(pg.addr, junk).await,
+            Vec::<Vec<u8>>::new(),
+            "no reply to {}",
+            show(junk)
+        );
     }
     let m = query(
         pg.addr,
@@ -264,6 +302,52 @@ async fn edns_opcode_and_malformed_requests() {
     .await
     .unwrap();
     assert_eq!(answer_ips(&m), vec![ip("192.0.2.1")]);
+}
+
+/// A junk input for a failure message: its length and first bytes.
+fn show(junk: &[u8]) -> String {
+    format!("{} bytes {:02x?}", junk.len(), &junk[..junk.len().min(16)])
+}
+
+/// Id of the sentinel query of [`replies_before_sentinel`] (no junk above uses it).
+const SENTINEL_ID: u16 = 0x5e47;
+
+/// Sends `junk` and then a sentinel query (a name the upstream has to be asked for, so it takes
+/// the server's full path after the junk and is answered last) from one UDP socket; returns
+/// every datagram that arrived before the sentinel's answer, which must come.
+async fn replies_before_sentinel(server: std::net::SocketAddr, junk: &[u8]) -> Vec<Vec<u8>> {
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sock.connect(server).await.unwrap();
+    let name = format!(
+        "sentinel-{}.example.test.",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let mut sentinel =
+        support::client::build_query(&name, RecordType::A, &QueryOpts::default()).unwrap();
+    sentinel.metadata.id = SENTINEL_ID;
+    sock.send(junk).await.unwrap();
+    sock.send(&sentinel.to_vec().unwrap()).await.unwrap();
+    let mut before = Vec::new();
+    let mut buf = vec![0u8; 65_535];
+    // Bounded: 16 datagrams, each within 3 s.
+    for _ in 0..16 {
+        let len = tokio::time::timeout(Duration::from_secs(3), sock.recv(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("no answer to the sentinel after {}", show(junk)))
+            .unwrap();
+        let datagram = buf[..len].to_vec();
+        if let Ok(m) = hickory_proto::op::Message::from_vec(&datagram)
+            && m.metadata.id == SENTINEL_ID
+        {
+            assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "sentinel");
+            return before;
+        }
+        before.push(datagram);
+    }
+    panic!("more than 16 datagrams in answer to {}", show(junk));
 }
 
 #[tokio::test]
@@ -413,6 +497,7 @@ async fn cache_decrements_ttls_and_caches_negatives() {
         .await
         .unwrap();
     assert_eq!(ttls(&m), vec![300]);
+    // Part of the scenario, not synchronisation: let a second of the TTL pass.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let before = auth.count();
     let m = query(pg.addr, "www.example.test.", RecordType::A, &o)
@@ -436,6 +521,7 @@ async fn cache_decrements_ttls_and_caches_negatives() {
         .await
         .unwrap();
     let before = auth.count();
+    // Part of the scenario, not synchronisation: wait out the 2 s TTL.
     tokio::time::sleep(Duration::from_millis(2100)).await;
     query(pg.addr, "short.example.test.", RecordType::A, &o)
         .await
@@ -465,25 +551,39 @@ async fn truncated_upstream_answers_are_never_cached() {
         _ => Reply::Close,
     });
     let pg = pg_for(&[up.addr()]).await;
-    let _ = query(
-        pg.addr,
-        "tc.example.test.",
-        RecordType::A,
-        &QueryOpts::default(),
-    )
-    .await;
-    let before = up.count();
-    let _ = query(
-        pg.addr,
-        "tc.example.test.",
-        RecordType::A,
-        &QueryOpts::default(),
-    )
-    .await;
-    assert!(
-        up.count() > before,
-        "asked again: the TC answer was not cached"
-    );
+    // The only upstream gives no usable answer (TC=1 over UDP, TCP closed): SERVFAIL, both times,
+    // with the question and no records (a TC=1 answer is never passed on as if complete).
+    for round in 0..2 {
+        let before = up.count();
+        let m = query(
+            pg.addr,
+            "tc.example.test.",
+            RecordType::A,
+            &QueryOpts::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_eq!(
+            m.metadata.response_code,
+            ResponseCode::ServFail,
+            "round {round}"
+        );
+        assert!(!m.metadata.truncation, "round {round}");
+        assert_eq!(m.queries.len(), 1, "round {round}");
+        assert_eq!(m.queries[0].name().to_string(), "tc.example.test.");
+        assert!(m.answers.is_empty(), "round {round}: {:?}", m.answers);
+        assert_eq!(ede(&m), Vec::<(u16, String)>::new(), "round {round}");
+        assert!(
+            up.count() > before,
+            "round {round}: asked again: the TC answer was not cached"
+        );
+        assert!(
+            up.seen()[before..]
+                .iter()
+                .any(|q| q.proto == support::Proto::Udp && q.name_is("tc.example.test")),
+            "round {round}: asked over UDP"
+        );
+    }
 }
 
 #[tokio::test]

@@ -1123,17 +1123,17 @@ fn alert_rules_use_only_known_metrics() {
         "stale after 36 h"
     );
     assert!(!text.contains('\t'), "YAML forbids tabs");
-    // promtool, where installed, checks the file for real.
-    if let Ok(out) = std::process::Command::new("promtool")
-        .args(["check", "rules"])
-        .arg(&path)
-        .output()
-    {
-        assert!(
-            out.status.success(),
-            "promtool: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    // promtool checks the file for real in scripts/promtool-check.sh, which .ci/run runs after
+    // installing promtool and which fails when promtool is missing: a plain `cargo test` needs
+    // only the Rust toolchain, and CI cannot skip the check silently.
+    let script = std::fs::read_to_string(repo("scripts/promtool-check.sh")).unwrap();
+    assert!(
+        script.contains("promtool check rules deploy/prometheus/alerts.yml"),
+        "the promtool check covers this file"
+    );
+    let ci = std::fs::read_to_string(repo(".ci/run")).unwrap();
+    assert!(
+        ci.contains("env -u PIXELGUARD_SKIP_PROMTOOL bash scripts/promtool-check.sh"),
+        "CI runs the promtool check without its opt-out"
+    );
 }

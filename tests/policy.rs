@@ -34,6 +34,10 @@ const LISTS: &[(&str, &str)] = &[
 ];
 
 fn config(upstream: std::net::SocketAddr) -> String {
+    config_for(&[upstream])
+}
+
+fn config_for(upstreams: &[std::net::SocketAddr]) -> String {
     format!(
         r#"{}
 [lists.trackers]
@@ -86,7 +90,7 @@ block = ["trackers", "local"]
 mode = "off"
 canaries = false
 "#,
-        base(&[upstream])
+        base(upstreams)
     )
 }
 
@@ -191,9 +195,16 @@ async fn enforce_answers_each_response_kind() {
     assert_eq!(answer_ips(&m), vec![ip("192.0.2.25")]);
 }
 
+/// A zone for the canary name itself, so an upstream can give a real answer for it.
+const CANARY_ZONE: &str = "$ORIGIN use-application-dns.net.\n$TTL 300\n@ 3600 IN SOA ns1 hostmaster 1 7200 900 1209600 300\n@ 3600 IN NS ns1\nns1 IN A 192.0.2.53\n@ 120 IN A 192.0.2.99\n";
+
 #[tokio::test]
 async fn log_mode_resolves_and_off_mode_ignores_policy() {
-    let (auth, pg) = setup().await;
+    let auth = AuthServer::start_test_zone();
+    // Second upstream: the test zone's server refuses use-application-dns.net (not its zone), and
+    // pixelguard fails over to this one, which answers it.
+    let canary_auth = AuthServer::start("use-application-dns.net.", CANARY_ZONE);
+    let pg = pg::start(&config_for(&[auth.addr(), canary_auth.addr()]), LISTS).await;
     let m = query(pg.addr, "www.example.test.", RecordType::A, &from(7))
         .await
         .unwrap();
@@ -215,7 +226,15 @@ async fn log_mode_resolves_and_off_mode_ignores_policy() {
         .await
         .unwrap();
     assert_eq!(answer_ips(&m), vec![ip("192.0.2.1")]);
-    // canaries = false in the off zone: forwarded (the test upstream refuses names outside its zone).
+    // A zone with canaries on answers the canary itself: nothing reaches an upstream.
+    let m = query(pg.addr, "use-application-dns.net.", RecordType::A, &from(7))
+        .await
+        .unwrap();
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(ede(&m).first().map(|e| e.0), Some(17), "{:?}", ede(&m));
+    assert!(!auth.saw_name("use-application-dns.net"));
+    assert!(!canary_auth.saw_name("use-application-dns.net"));
+    // canaries = false in the off zone: forwarded, and the upstream's answer comes back.
     let m = query(
         pg.addr,
         "use-application-dns.net.",
@@ -224,7 +243,14 @@ async fn log_mode_resolves_and_off_mode_ignores_policy() {
     )
     .await
     .unwrap();
-    assert_eq!(m.metadata.response_code, ResponseCode::Refused);
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(answer_ips(&m), vec![ip("192.0.2.99")]);
+    assert_eq!(m.answers[0].ttl, 120);
+    assert!(ede(&m).is_empty(), "{:?}", ede(&m));
+    assert!(
+        canary_auth.saw_name("use-application-dns.net"),
+        "the upstream was asked for the canary"
+    );
 }
 
 #[tokio::test]

@@ -111,7 +111,8 @@ async fn serves_stale_answers_when_every_upstream_is_gone() {
     .unwrap();
     assert_eq!(answer_ips(&m), vec![ip("192.0.2.9")]);
     drop(auth); // the only upstream goes away
-    tokio::time::sleep(Duration::from_millis(2200)).await; // past the 2 s TTL
+    // Part of the scenario, not synchronisation: wait out the 2 s TTL so the entry is stale.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
     let m = query(
         pg.addr,
         "short.example.test.",
@@ -182,6 +183,27 @@ async fn any_gets_a_minimal_rfc8482_answer() {
     );
 }
 
+/// One query for www.example.test A on an open TCP connection; the answer's addresses.
+async fn tcp_exchange(s: &mut tokio::net::TcpStream, id: u16) -> Vec<IpAddr> {
+    use tokio::io::AsyncWriteExt;
+    let mut q = support::client::build_query("www.example.test.", RecordType::A, &from(7)).unwrap();
+    q.metadata.id = id;
+    let b = q.to_vec().unwrap();
+    let mut out = u16::try_from(b.len()).unwrap().to_be_bytes().to_vec();
+    out.extend_from_slice(&b);
+    s.write_all(&out).await.unwrap();
+    let mut len = [0u8; 2];
+    tokio::time::timeout(Duration::from_secs(3), s.read_exact(&mut len))
+        .await
+        .expect("an answer within 3 s")
+        .unwrap();
+    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    s.read_exact(&mut buf).await.unwrap();
+    let m = hickory_proto::op::Message::from_vec(&buf).unwrap();
+    assert_eq!(m.metadata.id, id);
+    answer_ips(&m)
+}
+
 #[tokio::test]
 async fn tcp_connections_per_client_are_capped() {
     let auth = AuthServer::start_test_zone();
@@ -198,9 +220,17 @@ async fn tcp_connections_per_client_are_capped() {
         s.bind(format!("{src}:0").parse().unwrap()).unwrap();
         s.connect(pg.addr)
     };
-    let _a = connect("127.0.0.7").await.unwrap();
-    let _b = connect("127.0.0.7").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Two connections of 127.0.0.7, each answered once: the server has accepted (and counts)
+    // both before the third connects.
+    let mut a = connect("127.0.0.7").await.unwrap();
+    let mut b = connect("127.0.0.7").await.unwrap();
+    for (n, s) in [&mut a, &mut b].into_iter().enumerate() {
+        assert_eq!(
+            tcp_exchange(s, 0x100 + n as u16).await,
+            vec![ip("192.0.2.1")],
+            "connection {n} is served"
+        );
+    }
     let mut c = connect("127.0.0.7").await.unwrap();
     let mut buf = [0u8; 1];
     let n = tokio::time::timeout(Duration::from_secs(2), c.read(&mut buf))
@@ -249,6 +279,8 @@ async fn a_dead_upstream_is_skipped_then_probed_again() {
     }
     let tried = silent.count();
     assert!(tried >= 3);
+    // The third failure (inside the last query) started the back-off.
+    let backed_off = std::time::Instant::now();
     // Backed off: the next queries go straight to the healthy upstream, fast.
     for _ in 0..5 {
         let t = std::time::Instant::now();
@@ -263,11 +295,30 @@ async fn a_dead_upstream_is_skipped_then_probed_again() {
         );
     }
     assert_eq!(silent.count(), tried, "skipped while backed off");
-    // After the back-off period the dead upstream is probed again.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    let _ = query(pg.addr, "www.example.test.", RecordType::A, &o)
+    // After the back-off period (1 s) the dead upstream is probed again by the next query: ask
+    // until it has been probed (every query still answered by the healthy one), then once more.
+    let t = std::time::Instant::now();
+    // Bounded by the 5 s deadline.
+    while silent.count() == tried {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "the dead upstream is never probed again"
+        );
+        let m = query(pg.addr, "www.example.test.", RecordType::A, &o)
+            .await
+            .unwrap();
+        assert_eq!(answer_ips(&m), vec![ip("192.0.2.1")]);
+        tokio::time::sleep(Duration::from_millis(20)).await; // poll interval
+    }
+    assert!(
+        backed_off.elapsed() >= Duration::from_millis(900),
+        "not probed before the 1 s back-off ran out: {:?}",
+        backed_off.elapsed()
+    );
+    let m = query(pg.addr, "www.example.test.", RecordType::A, &o)
         .await
         .unwrap();
+    assert_eq!(answer_ips(&m), vec![ip("192.0.2.1")]);
     assert_eq!(silent.count(), tried + 1, "probed once after the back-off");
 }
 
@@ -378,14 +429,26 @@ async fn stale_answers_are_refreshed_in_the_background_when_the_upstream_returns
         .unwrap();
     assert_eq!(answer_ips(&m), vec![ip("192.0.2.70")]);
     up.set_behaviour(support::scripted::silence());
-    tokio::time::sleep(Duration::from_millis(1200)).await; // past the 1 s TTL
+    // Part of the scenario, not synchronisation: wait out the 1 s TTL so the entry is stale.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     let m = query(pg.addr, "r.example.test.", RecordType::A, &o)
         .await
         .unwrap();
     assert_eq!(ede(&m).first().map(|e| e.0), Some(3), "stale");
     // The upstream returns with new data: the background refresh (after 1 s) fetches it.
     up.set_behaviour(support::scripted::answer_a(ip("192.0.2.71"), 300));
-    tokio::time::sleep(Duration::from_millis(1800)).await;
+    // Wait for the refresh: until the cache holds a fresh (unexpired) entry again.
+    let key = pixelguard::cache::CacheKey::new("r.example.test", 1, 1, false, false);
+    assert!(
+        support::wait_until(Duration::from_secs(10), || pg
+            .app
+            .pipeline
+            .cache
+            .get(key.as_bytes(), std::time::Instant::now())
+            .is_some())
+        .await,
+        "the background refresh fills the cache"
+    );
     let before = up.count();
     let m = query(pg.addr, "r.example.test.", RecordType::A, &o)
         .await
@@ -424,7 +487,18 @@ async fn upstream_queries_in_flight_are_bounded() {
         )
         .await
     });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Wait until the first query holds the only slot and has reached the upstream.
+    assert!(
+        support::wait_until(Duration::from_secs(3), || pg
+            .app
+            .pipeline
+            .upstream_slots
+            .available_permits()
+            == 0
+            && slow.count() == 1)
+        .await,
+        "the first query holds the slot"
+    );
     let t = std::time::Instant::now();
     let m = query(
         pg.addr,

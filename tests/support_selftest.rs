@@ -7,7 +7,7 @@ mod support;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::{Message, OpCode, ResponseCode};
+use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::RecordType;
 
 use support::client::{
@@ -609,20 +609,21 @@ async fn client_rejects_wrong_id() {
 #[tokio::test]
 async fn client_raw_malformed_to_auth() {
     let auth = AuthServer::start_test_zone();
-    // A header-only message claiming one question: hickory-server answers FORMERR or drops.
+    // A header-only message claiming one question: hickory-server answers FORMERR (its header
+    // is readable), and the raw client hands that reply back.
     let bytes = [0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0];
-    let got = query_raw_timeout(
+    let reply = query_raw_timeout(
         auth.addr(),
         &bytes,
         false,
         loopback(1),
-        Duration::from_millis(500),
+        Duration::from_secs(3),
     )
     .await
-    .unwrap();
-    if let Some(reply) = got {
-        let m = Message::from_vec(&reply).unwrap();
-        assert_eq!(m.metadata.id, 0x1234);
-        assert_eq!(m.metadata.response_code, ResponseCode::FormErr);
-    }
+    .unwrap()
+    .expect("hickory-server answers a readable header with FORMERR");
+    let m = Message::from_vec(&reply).unwrap();
+    assert_eq!(m.metadata.id, 0x1234);
+    assert_eq!(m.metadata.message_type, MessageType::Response);
+    assert_eq!(m.metadata.response_code, ResponseCode::FormErr);
 }
