@@ -240,13 +240,14 @@ async fn edns_opcode_and_malformed_requests() {
     assert_eq!(m.edns.as_ref().unwrap().max_payload(), 512);
     // Junk (src/pipeline/decode.rs, src/respond/encode.rs `formerr_for`): a request whose body
     // does not parse gets FORMERR when its header is readable and says "query": the header alone,
-    // id, opcode and RD copied, QR=1, RA=1, no records (never silence, never a crash). A response
+    // id, opcode and RD copied, QR=1, RA/AD/CD/AA/TC/Z clear (the minimal header of
+    // tests/conformance.rs), no records (never silence, never a crash). A response
     // (QR=1), parsable or not, and anything shorter than a header get nothing at all.
     let query_header = [
         0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
     ];
     let formerr = vec![
-        0x12, 0x34, 0x81, 0x81, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x12, 0x34, 0x81, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
     ];
     let mut header_and_garbage = query_header.to_vec();
     header_and_garbage.extend_from_slice(&[0xff; 20]);
