@@ -54,6 +54,8 @@ pub const REFUSED_CLIENTS_TOTAL: &str = "pixelguard_refused_clients_total";
 pub const RATE_LIMITED_TOTAL: &str = "pixelguard_rate_limited_total";
 /// Always 1; the `version` label carries the build's version.
 pub const BUILD_INFO: &str = "pixelguard_build_info";
+/// Panics contained in a listener (the query is lost, the listener goes on), by `kind`: where.
+pub const INTERNAL_ERRORS_TOTAL: &str = "pixelguard_internal_errors_total";
 
 /// Every metric name above, for checks (dashboard and alert rules use only these).
 pub const ALL_NAMES: &[&str] = &[
@@ -75,6 +77,7 @@ pub const ALL_NAMES: &[&str] = &[
     REFUSED_CLIENTS_TOTAL,
     RATE_LIMITED_TOTAL,
     BUILD_INFO,
+    INTERNAL_ERRORS_TOTAL,
 ];
 
 /// The `zone` label of clients in no zone (a zone cannot be called this: see config checks).
@@ -118,6 +121,9 @@ pub fn upstream_label(a: &std::net::SocketAddr) -> String {
         a.to_string()
     }
 }
+/// `kind` values of [`INTERNAL_ERRORS_TOTAL`]: where the panic was contained (the UDP receive
+/// thread's fast path, a full-path UDP task, a TCP query task).
+pub const INTERNAL_ERROR_KINDS: &[&str] = &["udp_fast_path", "udp_full_path", "tcp"];
 /// `result` values of [`RELOADS_TOTAL`].
 pub const RELOAD_RESULTS: &[&str] = &["success", "failure"];
 /// `reason` values of [`LIST_UPDATE_FAILURES_TOTAL`] for local and builtin lists; remote lists
@@ -171,6 +177,8 @@ pub struct Metrics {
     pub rate_limited: IntCounterVec,
     /// [`BUILD_INFO`] {version}.
     pub build_info: IntGaugeVec,
+    /// [`INTERNAL_ERRORS_TOTAL`] {kind}.
+    pub internal_errors: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -344,6 +352,12 @@ impl Metrics {
                 register(&r, &g);
                 g
             },
+            internal_errors: counter_vec(
+                &r,
+                INTERNAL_ERRORS_TOTAL,
+                "Panics contained in a listener by kind (udp_fast_path, udp_full_path, tcp): the query was lost (dropped or answered SERVFAIL) and the listener went on. Any increase is a bug to report.",
+                &["kind"],
+            ),
             registry: r,
         };
         m.build_info
@@ -355,6 +369,9 @@ impl Metrics {
         }
         for r in RELOAD_RESULTS {
             m.reloads.with_label_values(&[r]);
+        }
+        for k in INTERNAL_ERROR_KINDS {
+            m.internal_errors.with_label_values(&[k]);
         }
         m
     }

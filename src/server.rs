@@ -9,6 +9,12 @@
 //! of one connection strictly in turn (head-of-line blocking, notes P4). Here a semaphore caps
 //! concurrent connections, an idle timeout closes quiet ones, and the queries of one connection
 //! are handled concurrently, with answers written back as they complete (RFC 7766 §6.2.1.1).
+//!
+//! A panic while one query is answered loses that query only (`contain`): the receive thread,
+//! the connection and the process go on, the client gets SERVFAIL, and
+//! `pixelguard_internal_errors_total` counts it.
+
+mod contain;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +27,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::pipeline::{FastPath, Handler};
+use contain::{Containment, Where, servfail};
 
 /// Listener settings.
 #[derive(Debug, Clone)]
@@ -140,17 +147,20 @@ pub fn serve(bound: Vec<Bound>, handler: Handler, cfg: &ListenConfig) -> Running
     let stop_udp = Arc::new(AtomicBool::new(false));
     let mut udp_threads = Vec::new();
     let rt = tokio::runtime::Handle::current();
+    let contain = Containment::new(handler.0.recorder.metrics());
     for b in bound {
         for s in b.udp {
             if !cfg.udp_fast_path {
                 udp_tasks.push(tokio::spawn(udp_tasks_loop(
                     Arc::new(s),
                     handler.clone(),
+                    contain.clone(),
                     stop_rx.clone(),
                 )));
                 continue;
             }
-            match udp_thread(s, handler.clone(), rt.clone(), stop_udp.clone()) {
+            let ctx = (rt.clone(), contain.clone());
+            match udp_thread(s, handler.clone(), ctx, stop_udp.clone()) {
                 Ok(t) => udp_threads.push(t),
                 Err(e) => tracing::error!(error = %e, "cannot start a UDP receive thread"),
             }
@@ -163,6 +173,7 @@ pub fn serve(bound: Vec<Bound>, handler: Handler, cfg: &ListenConfig) -> Running
                 per_client: per_client.clone(),
                 per_client_max: cfg.tcp_max_connections_per_client.max(1),
                 idle: cfg.tcp_idle_timeout,
+                contain: contain.clone(),
             },
             stop_rx.clone(),
         )));
@@ -182,7 +193,7 @@ const UDP_POLL: Duration = Duration::from_millis(200);
 fn udp_thread(
     sock: UdpSocket,
     handler: Handler,
-    rt: tokio::runtime::Handle,
+    (rt, contain): (tokio::runtime::Handle, Containment),
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let sock = sock.into_std()?;
@@ -216,7 +227,19 @@ fn udp_thread(
                 if src.port() == 0 {
                     continue;
                 }
-                match handler.0.fast_udp(&buf[..n], src.ip(), &mut out) {
+                let fast = contain.run(Where::UdpFastPath, || {
+                    handler.0.fast_udp(&buf[..n], src.ip(), &mut out)
+                });
+                let Some(fast) = fast else {
+                    // A bug panicked on this packet: the thread goes on; the answer buffer may
+                    // hold half an answer.
+                    out.clear();
+                    if let Some(reply) = servfail(&buf[..n]) {
+                        let _ = sock.send_to(&reply, src);
+                    }
+                    continue;
+                };
+                match fast {
                     FastPath::Answered => {
                         // An empty answer means "drop" (rate limit with action = "drop").
                         if !out.is_empty() {
@@ -228,8 +251,14 @@ fn udp_thread(
                         let bytes = buf[..n].to_vec();
                         let h = handler.clone();
                         let s = sock.clone();
+                        let c = contain.clone();
                         rt.spawn(async move {
-                            if let Some(reply) = h.0.answer(&bytes, src, false, admitted).await {
+                            let answer = h.0.answer(&bytes, src, false, admitted);
+                            let reply = match c.run_async(Where::UdpFullPath, answer).await {
+                                Some(reply) => reply,
+                                None => servfail(&bytes),
+                            };
+                            if let Some(reply) = reply {
                                 let _ = s.send_to(&reply, src);
                             }
                         });
@@ -240,7 +269,12 @@ fn udp_thread(
 }
 
 /// `udp_path = "hickory"`: every datagram becomes a task on the full path.
-async fn udp_tasks_loop(sock: Arc<UdpSocket>, handler: Handler, mut stop: watch::Receiver<bool>) {
+async fn udp_tasks_loop(
+    sock: Arc<UdpSocket>,
+    handler: Handler,
+    contain: Containment,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut buf = vec![0u8; 65_535];
     loop {
         let (n, src) = tokio::select! {
@@ -257,9 +291,14 @@ async fn udp_tasks_loop(sock: Arc<UdpSocket>, handler: Handler, mut stop: watch:
             continue;
         }
         let bytes = buf[..n].to_vec();
-        let (h, s) = (handler.clone(), sock.clone());
+        let (h, s, c) = (handler.clone(), sock.clone(), contain.clone());
         tokio::spawn(async move {
-            if let Some(reply) = h.0.answer(&bytes, src, false, false).await {
+            let answer = h.0.answer(&bytes, src, false, false);
+            let reply = match c.run_async(Where::UdpFullPath, answer).await {
+                Some(reply) => reply,
+                None => servfail(&bytes),
+            };
+            if let Some(reply) = reply {
                 let _ = s.send_to(&reply, src).await;
             }
         });
@@ -293,6 +332,7 @@ struct TcpLimits {
     per_client: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
     per_client_max: usize,
     idle: Duration,
+    contain: Containment,
 }
 
 /// Releases a client's connection slot when its connection ends.
@@ -362,8 +402,9 @@ async fn tcp_accept(
         let handler = handler.clone();
         let stop = stop.clone();
         let idle = limits.idle;
+        let contain = limits.contain.clone();
         conns.spawn(async move {
-            tcp_connection(stream, src, handler, idle, stop).await;
+            tcp_connection(stream, src, (handler, contain), idle, stop).await;
             drop(slot);
             drop(permit);
         });
@@ -376,7 +417,7 @@ async fn tcp_accept(
 async fn tcp_connection(
     stream: tokio::net::TcpStream,
     src: SocketAddr,
-    handler: Handler,
+    (handler, contain): (Handler, Containment),
     idle: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -409,8 +450,9 @@ async fn tcp_connection(
         }
         let h = handler.clone();
         let tx = tx.clone();
+        let c = contain.clone();
         queries.spawn(async move {
-            handle_tcp_message(buf, src, h, tx).await;
+            handle_tcp_message(buf, src, h, tx, c).await;
         });
         while queries.try_join_next().is_some() {}
     }
@@ -424,8 +466,14 @@ async fn handle_tcp_message(
     src: SocketAddr,
     handler: Handler,
     tx: mpsc::Sender<Vec<u8>>,
+    contain: Containment,
 ) {
-    if let Some(reply) = handler.0.answer(&buf, src, true, false).await {
+    let answer = handler.0.answer(&buf, src, true, false);
+    let reply = match contain.run_async(Where::Tcp, answer).await {
+        Some(reply) => reply,
+        None => servfail(&buf),
+    };
+    if let Some(reply) = reply {
         let _ = tx.send(framed(reply)).await;
     }
 }

@@ -152,6 +152,46 @@ fn check_exit_codes() {
     );
 }
 
+/// A duration or size past its bound is a config error with its place (exit 1 from `check`),
+/// not a panic on the first upstream try; `audit`'s durations are bounded the same way (exit 2).
+#[test]
+fn out_of_bound_durations_and_sizes_are_config_errors() {
+    let e = errors(
+        "[server]\nlisten = [\"127.0.0.1:53\"]\n[upstream]\nservers = [\"127.0.0.1:53\"]\ntimeout = \"400000000000y\"\n[lists.r]\nsource = \"https://lists.example/r.txt\"\nrefresh = \"100y\"\n",
+    );
+    assert_eq!(
+        e,
+        "test.toml:5:11: upstream.timeout: at most 1m, got 400000000000y\ntest.toml:8:11: lists.r.refresh: at most 30d, got 100y"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[server]\nlisten = [\"127.0.0.1:53\"]\n[upstream]\nservers = [\"127.0.0.1:53\"]\n[cache]\nserve_stale = \"400000000000y\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("bad.toml:6:15: cache.serve_stale: at most 7d, got 400000000000y"),
+        "{err}"
+    );
+    for (flag, value) in [("--delay", "400000000000y"), ("--timeout", "1h")] {
+        let out = Command::new(BIN)
+            .args(["audit", "--input", "x.html", flag, value])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains("at most"), "{flag}: {err}");
+    }
+}
+
 fn free_port() -> u16 {
     let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let p = s.local_addr().unwrap().port();

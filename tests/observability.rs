@@ -1137,3 +1137,49 @@ fn alert_rules_use_only_known_metrics() {
         "CI runs the promtool check without its opt-out"
     );
 }
+
+/// `pixelguard_internal_errors_total` (panics contained in a listener) is exported from the
+/// start, one series per place at 0, and stays 0 while the server answers on the fast path
+/// (blocked), the full path (forwarded) and TCP.
+#[tokio::test]
+async fn internal_errors_are_exported_at_zero() {
+    let auth = AuthServer::start_test_zone();
+    let pg = pg::start(&zones_config(auth.addr()), &[("plain.txt", PLAIN)]).await;
+    let m = scrape(&pg).await;
+    assert!(
+        m.contains(&format!("# HELP {} ", metrics::INTERNAL_ERRORS_TOTAL)),
+        "{m}"
+    );
+    assert!(m.contains(&format!(
+        "# TYPE {} counter",
+        metrics::INTERNAL_ERRORS_TOTAL
+    )));
+    for kind in metrics::INTERNAL_ERROR_KINDS {
+        assert_metric(&m, metrics::INTERNAL_ERRORS_TOTAL, &[("kind", kind)], 0.0);
+    }
+    assert_eq!(
+        ask(&pg, 2, "connect.facebook.net.", RecordType::A).await,
+        ResponseCode::NXDomain
+    );
+    assert_eq!(
+        ask(&pg, 2, "www.example.test.", RecordType::A).await,
+        ResponseCode::NoError
+    );
+    let tcp = query(
+        pg.addr,
+        "www.example.test.",
+        RecordType::A,
+        &QueryOpts {
+            tcp: true,
+            ..from(2)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(tcp.metadata.response_code, ResponseCode::NoError);
+    let m = scrape(&pg).await;
+    for kind in metrics::INTERNAL_ERROR_KINDS {
+        assert_metric(&m, metrics::INTERNAL_ERRORS_TOTAL, &[("kind", kind)], 0.0);
+    }
+    pg.app.shutdown().await;
+}

@@ -92,11 +92,11 @@ pub struct AuditArgs {
     /// Most requests in flight.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=32))]
     pub concurrency: u32,
-    /// Time allowed per page (headers and body).
-    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    /// Time allowed per page (headers and body); more than 0, at most 10m.
+    #[arg(long, default_value = "15s", value_parser = parse_timeout)]
     pub timeout: Duration,
-    /// Least time between two request starts (politeness).
-    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
+    /// Least time between two request starts (politeness); at most 1m.
+    #[arg(long, default_value = "100ms", value_parser = parse_delay)]
     pub delay: Duration,
     /// Most bytes read per page; longer pages are audited up to this size, with a note.
     #[arg(long, default_value = "5MiB", value_parser = parse_size)]
@@ -114,10 +114,24 @@ pub struct AuditArgs {
     pub no_uncloak: bool,
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+/// `--timeout`: more than 0, at most 10 minutes (no `Instant` overflow, no endless page).
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s, Duration::from_secs(600), "10m")?;
     if d.is_zero() {
         return Err("must be more than 0".to_owned());
+    }
+    Ok(d)
+}
+
+/// `--delay`: at most one minute.
+fn parse_delay(s: &str) -> Result<Duration, String> {
+    parse_duration(s, Duration::from_secs(60), "1m")
+}
+
+fn parse_duration(s: &str, max: Duration, max_text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d > max {
+        return Err(format!("at most {max_text}, got {}", s.trim()));
     }
     Ok(d)
 }
@@ -590,6 +604,20 @@ mod tests {
         assert!(parse_size("10").is_err());
         assert!(parse_size("5 parsecs").is_err());
         assert!(parse_size("99999999999999999999").is_err());
+        assert!(parse_size("2GiB").is_err());
+    }
+
+    #[test]
+    fn durations_are_bounded() {
+        assert_eq!(parse_timeout("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(
+            parse_timeout("400000000000y"),
+            Err("at most 10m, got 400000000000y".to_owned())
+        );
+        assert!(parse_timeout("0s").is_err());
+        assert_eq!(parse_delay("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_delay("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_delay("61s"), Err("at most 1m, got 61s".to_owned()));
     }
 
     #[test]

@@ -35,39 +35,24 @@ pub struct RawConfig {
     pub strict_start: bool,
 }
 
-/// `[server]`.
-#[derive(Debug, Deserialize)]
+/// `[server]`; an absent key takes its default in validation.
+#[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawServer {
     /// Addresses to serve DNS on, UDP and TCP each.
     pub listen: Vec<Spanned<String>>,
     /// UDP sockets per listen address (SO_REUSEPORT); 0 = one per worker thread.
-    pub udp_sockets: usize,
+    pub udp_sockets: Option<Spanned<usize>>,
     /// Worker threads; 0 = one per CPU.
-    pub workers: usize,
+    pub workers: Option<Spanned<usize>>,
     /// A TCP connection with no query for this long is closed.
-    #[serde(with = "humantime_serde")]
-    pub tcp_idle_timeout: Duration,
+    pub tcp_idle_timeout: Option<Spanned<RawDuration>>,
     /// Concurrent TCP connections over all clients; more wait in the kernel backlog.
-    pub tcp_max_connections: usize,
+    pub tcp_max_connections: Option<Spanned<usize>>,
     /// Concurrent TCP connections of one client; more are closed at once.
-    pub tcp_max_connections_per_client: usize,
+    pub tcp_max_connections_per_client: Option<Spanned<usize>>,
     /// "fast" (pixelguard's own UDP loop with a fast path) or "hickory" (hickory-server's).
     pub udp_path: Option<Spanned<String>>,
-}
-
-impl Default for RawServer {
-    fn default() -> Self {
-        Self {
-            listen: Vec::new(),
-            udp_sockets: 0,
-            workers: 0,
-            tcp_idle_timeout: super::DEFAULT_TCP_IDLE_TIMEOUT,
-            tcp_max_connections: super::DEFAULT_TCP_MAX_CONNECTIONS,
-            tcp_max_connections_per_client: super::DEFAULT_TCP_PER_CLIENT,
-            udp_path: None,
-        }
-    }
 }
 
 /// `[upstream]`.
@@ -78,11 +63,9 @@ pub struct RawUpstream {
     /// `"https://IP[:PORT][/PATH]#NAME"` (DoH) or `"system"` (the nameservers of /etc/resolv.conf).
     pub servers: Vec<Spanned<String>>,
     /// Time allowed for one try at one upstream.
-    #[serde(with = "humantime_serde")]
-    pub timeout: Duration,
+    pub timeout: Option<Spanned<RawDuration>>,
     /// Time allowed for all tries together; then the client gets SERVFAIL.
-    #[serde(with = "humantime_serde")]
-    pub deadline: Duration,
+    pub deadline: Option<Spanned<RawDuration>>,
     /// forward | recursive.
     pub mode: Option<Spanned<String>>,
     /// Recursive mode: a root hints file (zone-file style) replacing the built-in IANA hints.
@@ -99,60 +82,42 @@ pub struct RawUpstream {
     /// "ordered" (configured order) or "fastest" (lowest smoothed RTT first).
     pub strategy: Option<Spanned<String>>,
     /// Upstream queries in flight at once; past it a query is served stale or SERVFAIL at once.
-    pub max_inflight: usize,
+    pub max_inflight: Option<Spanned<usize>>,
 }
 
 impl Default for RawUpstream {
     fn default() -> Self {
         Self {
             servers: Vec::new(),
-            timeout: super::DEFAULT_UPSTREAM_TIMEOUT,
-            deadline: super::DEFAULT_UPSTREAM_DEADLINE,
+            timeout: None,
+            deadline: None,
             mode: None,
             root_hints: None,
             ca_file: None,
             qname_minimization: true,
             recursion_ports: Vec::new(),
             strategy: None,
-            max_inflight: super::DEFAULT_MAX_INFLIGHT,
+            max_inflight: None,
         }
     }
 }
 
-/// `[cache]`.
-#[derive(Debug, Deserialize)]
+/// `[cache]`; an absent key takes its default in validation.
+#[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawCache {
     /// Maximum answers kept; 0 disables the cache.
-    pub max_entries: usize,
+    pub max_entries: Option<Spanned<usize>>,
     /// TTLs below this are raised to it when cached.
-    #[serde(with = "humantime_serde")]
-    pub min_ttl: Duration,
+    pub min_ttl: Option<Spanned<RawDuration>>,
     /// TTLs above this are capped when cached.
-    #[serde(with = "humantime_serde")]
-    pub max_ttl: Duration,
+    pub max_ttl: Option<Spanned<RawDuration>>,
     /// Negative answers (NXDOMAIN, NODATA) are cached at most this long.
-    #[serde(with = "humantime_serde")]
-    pub negative_max_ttl: Duration,
+    pub negative_max_ttl: Option<Spanned<RawDuration>>,
     /// SERVFAIL from every upstream is cached this long (at most 5 s).
-    #[serde(with = "humantime_serde")]
-    pub servfail_ttl: Duration,
+    pub servfail_ttl: Option<Spanned<RawDuration>>,
     /// Expired answers may be served this long past expiry when every upstream fails.
-    #[serde(with = "humantime_serde")]
-    pub serve_stale: Duration,
-}
-
-impl Default for RawCache {
-    fn default() -> Self {
-        Self {
-            max_entries: super::DEFAULT_CACHE_ENTRIES,
-            min_ttl: Duration::ZERO,
-            max_ttl: super::DEFAULT_CACHE_MAX_TTL,
-            negative_max_ttl: super::DEFAULT_NEGATIVE_MAX_TTL,
-            servfail_ttl: super::DEFAULT_SERVFAIL_TTL,
-            serve_stale: super::DEFAULT_SERVE_STALE,
-        }
-    }
+    pub serve_stale: Option<Spanned<RawDuration>>,
 }
 
 /// `[lists.NAME]`.
@@ -164,13 +129,13 @@ pub struct RawList {
     /// domains | hosts | adblock | rpz | catalogue; guessed from content when omitted.
     pub format: Option<Spanned<String>>,
     /// Remote lists: how often to download again (jittered by ±10%).
-    #[serde(default, with = "humantime_serde")]
-    pub refresh: Option<Duration>,
+    #[serde(default)]
+    pub refresh: Option<Spanned<RawDuration>>,
     /// Remote lists: time allowed for one download.
-    #[serde(default, with = "humantime_serde")]
-    pub timeout: Option<Duration>,
+    #[serde(default)]
+    pub timeout: Option<Spanned<RawDuration>>,
     /// Remote lists: largest body accepted, in bytes.
-    pub max_size: Option<u64>,
+    pub max_size: Option<Spanned<u64>>,
     /// Remote lists: a download that parses to fewer entries is rejected.
     pub min_entries: Option<u64>,
     /// Remote lists: a download that shrinks by more than this fraction (0.5 = 50%) against the
@@ -200,8 +165,8 @@ pub struct RawZone {
     #[serde(default)]
     pub response: Option<Spanned<RawResponse>>,
     /// TTL of synthesized block answers (and of the SOA that makes clients cache them).
-    #[serde(default, with = "humantime_serde")]
-    pub block_ttl: Option<Duration>,
+    #[serde(default)]
+    pub block_ttl: Option<Spanned<RawDuration>>,
     /// block | strict (strict also blocks the catalogue's `caution` hosts).
     #[serde(default)]
     pub catalogue: Option<Spanned<String>>,
@@ -326,13 +291,13 @@ pub struct RawQueryLog {
     pub max_size: Option<Spanned<RawSize>>,
     /// Rotated files kept.
     #[serde(default)]
-    pub keep: Option<usize>,
+    pub keep: Option<Spanned<usize>>,
     /// No entry is kept longer than this.
-    #[serde(default, with = "humantime_serde")]
-    pub max_age: Option<Duration>,
+    #[serde(default)]
+    pub max_age: Option<Spanned<RawDuration>>,
     /// Entries waiting for the writer; more are dropped (and counted).
     #[serde(default)]
-    pub buffer: Option<usize>,
+    pub buffer: Option<Spanned<usize>>,
 }
 
 /// A size: `1048576` or `"1MiB"`.
@@ -365,5 +330,37 @@ impl<'de> Deserialize<'de> for RawSize {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+/// A duration as written (`"2s"`, `"500ms"`, `"12h"`): the parsed value and the text, so that a
+/// bound check can quote what the file says. Parsed like `humantime_serde` (same message for a
+/// string that is not a duration).
+#[derive(Debug, Clone)]
+pub struct RawDuration {
+    /// The parsed value.
+    pub value: Duration,
+    /// The text as written.
+    pub text: String,
+}
+
+impl<'de> Deserialize<'de> for RawDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = RawDuration;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a duration")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawDuration, E> {
+                humantime::parse_duration(v)
+                    .map(|value| RawDuration {
+                        value,
+                        text: v.to_owned(),
+                    })
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Str(v), &self))
+            }
+        }
+        d.deserialize_str(V)
     }
 }

@@ -484,7 +484,7 @@ impl ListSupply {
                         Err(_) => {
                             // Retry sooner than the refresh period, backing off to it.
                             wait = backoff;
-                            backoff = (backoff * 2).min(lc.fetch.refresh);
+                            backoff = backoff.saturating_mul(2).min(lc.fetch.refresh);
                         }
                     }
                 }
@@ -496,7 +496,8 @@ impl ListSupply {
 /// ±10% jitter, so that many instances do not hit a list server in step.
 fn jitter(d: Duration) -> Duration {
     let f: f64 = 0.9 + rand::random::<f64>() * 0.2;
-    d.mul_f64(f)
+    // Checked: `mul_f64` panics past `Duration::MAX` (validation bounds `refresh` anyway).
+    Duration::try_from_secs_f64(d.as_secs_f64() * f).unwrap_or(d)
 }
 
 fn safe_file_name(name: &str) -> String {

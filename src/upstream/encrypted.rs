@@ -206,7 +206,8 @@ impl StreamUpstream {
                 } else {
                     tracing::warn!(upstream = %self.spec, "cannot connect: {e}");
                 }
-                slot.down = Some((Instant::now() + CONNECT_BACKOFF, kind));
+                let now = Instant::now();
+                slot.down = Some((now.checked_add(CONNECT_BACKOFF).unwrap_or(now), kind));
                 Err(kind)
             }
         }

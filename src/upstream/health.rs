@@ -54,8 +54,10 @@ impl Health {
         if n >= FAILS_BEFORE_BACKOFF {
             let exp = (n - FAILS_BEFORE_BACKOFF).min(5);
             let backoff = Duration::from_secs(1 << exp).min(MAX_BACKOFF);
-            self.down_until_ms
-                .store(now_ms(now + backoff), Ordering::Relaxed);
+            self.down_until_ms.store(
+                now_ms(now.checked_add(backoff).unwrap_or(now)),
+                Ordering::Relaxed,
+            );
         }
     }
 

@@ -19,8 +19,10 @@ pub(super) async fn try_server(
     q: &Question,
     time: Duration,
 ) -> Result<Message, TryError> {
-    let deadline = Instant::now() + time;
-    let left = || deadline.saturating_duration_since(Instant::now());
+    // Checked: a duration too large for an `Instant` (validation bounds it; this cannot panic
+    // either way) means no deadline of our own, only `time` per exchange.
+    let deadline = Instant::now().checked_add(time);
+    let left = || deadline.map_or(time, |d| d.saturating_duration_since(Instant::now()));
     let mut edns = true;
     let mut tcp = false;
     for _ in 0..3 {

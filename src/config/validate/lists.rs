@@ -1,5 +1,5 @@
 //! Checks of `[lists.NAME]`: the source (builtin, file, or https URL), the format, and the
-//! download settings of remote lists; `--block` files join as lists `cli-block-N`.
+//! download settings of remote lists (durations and size bounded); `--block` files join as lists `cli-block-N`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -9,6 +9,7 @@ use toml::Spanned;
 use super::super::raw::RawList;
 use super::super::{FetchOpts, ListConfig, ListFormat, ListSource, Overrides};
 use super::Ctx;
+use super::bounds::{self, duration, size};
 
 /// Builtin list names (`source = "builtin:NAME"`).
 pub const BUILTIN_LISTS: &[&str] = &["trackers"];
@@ -114,7 +115,13 @@ fn fetch_opts(cx: &mut Ctx<'_>, name: &str, l: &Spanned<RawList>) -> FetchOpts {
     if !(0.0..=1.0).contains(&max_shrink) {
         cx.spanned(l, format!("lists.{name}.max_shrink: {max_shrink} is not a fraction; expected 0.0 to 1.0 (0.5 = 50%)"));
     }
-    let refresh = r.refresh.unwrap_or(d.refresh);
+    let refresh = duration(
+        cx,
+        &format!("lists.{name}.refresh"),
+        r.refresh.as_ref(),
+        d.refresh,
+        bounds::LIST_REFRESH,
+    );
     if refresh < std::time::Duration::from_secs(1) {
         cx.spanned(
             l,
@@ -123,11 +130,21 @@ fn fetch_opts(cx: &mut Ctx<'_>, name: &str, l: &Spanned<RawList>) -> FetchOpts {
     }
     FetchOpts {
         refresh,
-        timeout: r
-            .timeout
-            .unwrap_or(d.timeout)
-            .max(std::time::Duration::from_millis(100)),
-        max_size: r.max_size.unwrap_or(d.max_size),
+        timeout: duration(
+            cx,
+            &format!("lists.{name}.timeout"),
+            r.timeout.as_ref(),
+            d.timeout,
+            bounds::LIST_TIMEOUT,
+        )
+        .max(std::time::Duration::from_millis(100)),
+        max_size: size(
+            cx,
+            &format!("lists.{name}.max_size"),
+            r.max_size.as_ref(),
+            d.max_size,
+            bounds::LIST_MAX_SIZE,
+        ),
         min_entries: r.min_entries.unwrap_or(d.min_entries),
         max_shrink: max_shrink.clamp(0.0, 1.0),
     }

@@ -5,8 +5,10 @@
 //! This file holds the driver ([`validate`]: parse, then one function per section, called in
 //! the order the error messages have always come in) and the error context. Each section's
 //! checks live beside it, mirroring `raw`: `server` (`[server]`, `[cache]`, `[admin]`),
-//! `upstream`, `lists`, `zones`, `query_log`.
+//! `upstream`, `lists`, `zones`, `query_log`; `bounds` holds the upper bound of every duration
+//! and size.
 
+mod bounds;
 mod lists;
 mod query_log;
 mod server;
@@ -86,7 +88,7 @@ pub(super) fn validate(
 
     let server = server::server(&mut cx, &raw.server, overrides);
     let upstream = upstream::upstream(&mut cx, &raw.upstream, base, overrides, &server.listen);
-    let cache = server::cache(&raw.cache);
+    let cache = server::cache(&mut cx, &raw.cache);
     let lists = lists::lists(&mut cx, &raw.lists, base, overrides);
     let zones = zones::zones(&mut cx, &raw, overrides);
     let admin = server::admin(&mut cx, &raw.admin);

@@ -1,5 +1,6 @@
-//! Checks of `[query_log]` (path, record and client modes, key, key file, rotation size,
-//! buffer) and the mode and size parsers that zones' overrides share.
+//! Checks of `[query_log]` (path, record and client modes, key, key file, rotation size, age,
+//! kept files and buffer, each within its bound) and the mode and size parsers that zones'
+//! overrides share.
 
 use std::path::Path;
 
@@ -8,6 +9,7 @@ use toml::Spanned;
 use super::super::raw::{RawQueryLog, RawSize};
 use super::super::{ClientMode, QueryLogConfig, RecordMode, Secret};
 use super::Ctx;
+use super::bounds::{self, duration, size};
 
 /// `[query_log]`; `None` when it is unusable (errors recorded) or absent.
 pub(super) fn query_log(
@@ -61,6 +63,20 @@ pub(super) fn query_log(
     let max_size = match &q.max_size {
         None => super::super::DEFAULT_QUERY_LOG_MAX_SIZE,
         Some(s) => match parse_size(s.get_ref()) {
+            Some(n) if n > bounds::QUERY_LOG_MAX_SIZE.value => {
+                cx.spanned(
+                    s,
+                    format!(
+                        "query_log.max_size: at most {}, got {}",
+                        bounds::QUERY_LOG_MAX_SIZE.text,
+                        match s.get_ref() {
+                            RawSize::Bytes(n) => n.to_string(),
+                            RawSize::Text(t) => t.trim().to_owned(),
+                        }
+                    ),
+                );
+                super::super::DEFAULT_QUERY_LOG_MAX_SIZE
+            }
             Some(n) if n >= 4096 => n,
             _ => {
                 cx.spanned(
@@ -71,7 +87,13 @@ pub(super) fn query_log(
             }
         },
     };
-    let buffer = q.buffer.unwrap_or(super::super::DEFAULT_QUERY_LOG_BUFFER);
+    let buffer = size(
+        cx,
+        "query_log.buffer",
+        q.buffer.as_ref(),
+        super::super::DEFAULT_QUERY_LOG_BUFFER,
+        bounds::QUERY_LOG_BUFFER,
+    );
     if buffer == 0 {
         cx.at(None, "query_log.buffer: must be at least 1");
     }
@@ -82,8 +104,20 @@ pub(super) fn query_log(
         key,
         key_file,
         max_size,
-        keep: q.keep.unwrap_or(super::super::DEFAULT_QUERY_LOG_KEEP),
-        max_age: q.max_age.unwrap_or(super::super::DEFAULT_QUERY_LOG_MAX_AGE),
+        keep: size(
+            cx,
+            "query_log.keep",
+            q.keep.as_ref(),
+            super::super::DEFAULT_QUERY_LOG_KEEP,
+            bounds::QUERY_LOG_KEEP,
+        ),
+        max_age: duration(
+            cx,
+            "query_log.max_age",
+            q.max_age.as_ref(),
+            super::super::DEFAULT_QUERY_LOG_MAX_AGE,
+            bounds::QUERY_LOG_MAX_AGE,
+        ),
         buffer: buffer.max(1),
     })
 }

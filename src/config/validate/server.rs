@@ -1,8 +1,12 @@
-//! Checks of `[server]` (listen addresses, UDP path), `[cache]` (TTL bounds) and `[admin]` (the
-//! admin HTTP server's address and token).
+//! Checks of `[server]` (listen addresses, UDP path, connection and thread counts), `[cache]`
+//! (TTLs and size, each within its bound from `bounds`) and `[admin]` (the admin HTTP server's
+//! address and token).
 
 use super::super::raw::{RawAdmin, RawCache, RawServer};
-use super::super::{AdminConfig, CacheConfig, Overrides, Secret, ServerConfig};
+use std::time::Duration;
+
+use super::super::{self as d, AdminConfig, CacheConfig, Overrides, Secret, ServerConfig};
+use super::bounds::{self, duration, size};
 use super::{Ctx, parse_socket_addr};
 
 /// `[server]`; `--listen` replaces `server.listen`.
@@ -40,11 +44,43 @@ pub(super) fn server(cx: &mut Ctx<'_>, raw: &RawServer, overrides: &Overrides) -
     }
     ServerConfig {
         listen,
-        udp_sockets: raw.udp_sockets,
-        workers: raw.workers,
-        tcp_idle_timeout: raw.tcp_idle_timeout,
-        tcp_max_connections: raw.tcp_max_connections.max(1),
-        tcp_max_connections_per_client: raw.tcp_max_connections_per_client.max(1),
+        udp_sockets: size(
+            cx,
+            "server.udp_sockets",
+            raw.udp_sockets.as_ref(),
+            0,
+            bounds::UDP_SOCKETS,
+        ),
+        workers: size(
+            cx,
+            "server.workers",
+            raw.workers.as_ref(),
+            0,
+            bounds::WORKERS,
+        ),
+        tcp_idle_timeout: duration(
+            cx,
+            "server.tcp_idle_timeout",
+            raw.tcp_idle_timeout.as_ref(),
+            d::DEFAULT_TCP_IDLE_TIMEOUT,
+            bounds::TCP_IDLE_TIMEOUT,
+        ),
+        tcp_max_connections: size(
+            cx,
+            "server.tcp_max_connections",
+            raw.tcp_max_connections.as_ref(),
+            d::DEFAULT_TCP_MAX_CONNECTIONS,
+            bounds::TCP_MAX_CONNECTIONS,
+        )
+        .max(1),
+        tcp_max_connections_per_client: size(
+            cx,
+            "server.tcp_max_connections_per_client",
+            raw.tcp_max_connections_per_client.as_ref(),
+            d::DEFAULT_TCP_PER_CLIENT,
+            bounds::TCP_PER_CLIENT,
+        )
+        .max(1),
         udp_fast_path: match raw.udp_path.as_ref().map(|p| p.get_ref().as_str()) {
             None | Some("fast") => true,
             Some("hickory") => false,
@@ -63,15 +99,53 @@ pub(super) fn server(cx: &mut Ctx<'_>, raw: &RawServer, overrides: &Overrides) -
     }
 }
 
-/// `[cache]`: nothing to reject; the bounds are made consistent.
-pub(super) fn cache(raw: &RawCache) -> CacheConfig {
+/// `[cache]`: each duration and the entry count within its bound; min and max made consistent.
+pub(super) fn cache(cx: &mut Ctx<'_>, raw: &RawCache) -> CacheConfig {
+    let min_ttl = duration(
+        cx,
+        "cache.min_ttl",
+        raw.min_ttl.as_ref(),
+        Duration::ZERO,
+        bounds::CACHE_MIN_TTL,
+    );
+    let max_ttl = duration(
+        cx,
+        "cache.max_ttl",
+        raw.max_ttl.as_ref(),
+        d::DEFAULT_CACHE_MAX_TTL,
+        bounds::CACHE_MAX_TTL,
+    );
     CacheConfig {
-        max_entries: raw.max_entries,
-        min_ttl: raw.min_ttl,
-        max_ttl: raw.max_ttl.max(raw.min_ttl),
-        negative_max_ttl: raw.negative_max_ttl,
-        servfail_ttl: raw.servfail_ttl.min(super::super::DEFAULT_SERVFAIL_TTL),
-        serve_stale: raw.serve_stale,
+        max_entries: size(
+            cx,
+            "cache.max_entries",
+            raw.max_entries.as_ref(),
+            d::DEFAULT_CACHE_ENTRIES,
+            bounds::CACHE_ENTRIES,
+        ),
+        min_ttl,
+        max_ttl: max_ttl.max(min_ttl),
+        negative_max_ttl: duration(
+            cx,
+            "cache.negative_max_ttl",
+            raw.negative_max_ttl.as_ref(),
+            d::DEFAULT_NEGATIVE_MAX_TTL,
+            bounds::CACHE_NEGATIVE_MAX_TTL,
+        ),
+        servfail_ttl: duration(
+            cx,
+            "cache.servfail_ttl",
+            raw.servfail_ttl.as_ref(),
+            d::DEFAULT_SERVFAIL_TTL,
+            bounds::CACHE_SERVFAIL_TTL,
+        ),
+        serve_stale: duration(
+            cx,
+            "cache.serve_stale",
+            raw.serve_stale.as_ref(),
+            d::DEFAULT_SERVE_STALE,
+            bounds::CACHE_SERVE_STALE,
+        ),
     }
 }
 

@@ -1,5 +1,5 @@
 //! Checks of `[upstream]`: the mode, the servers (and `"system"`: the nameservers of
-//! /etc/resolv.conf, minus our own listeners), timeouts, the CA file, root hints, recursion ports
+//! /etc/resolv.conf, minus our own listeners), timeouts (bounded), the CA file, root hints, recursion ports
 //! and the strategy. The CA-file and root-hints readers live here too.
 
 use std::net::{IpAddr, SocketAddr};
@@ -7,7 +7,8 @@ use std::ops::Range;
 use std::path::Path;
 
 use super::super::raw::RawUpstream;
-use super::super::{Overrides, Strategy, UpstreamConfig, UpstreamMode, UpstreamServer};
+use super::super::{self as d, Overrides, Strategy, UpstreamConfig, UpstreamMode, UpstreamServer};
+use super::bounds::{self, duration, size};
 use super::{Ctx, parse_socket_addr};
 
 /// `[upstream]`; `--upstream` replaces `upstream.servers`. `listen` (the server's addresses)
@@ -59,7 +60,21 @@ pub(super) fn upstream(
             add_upstream(cx, &mut servers, listen, s, None);
         }
     }
-    if raw.timeout.is_zero() || raw.deadline.is_zero() {
+    let timeout = duration(
+        cx,
+        "upstream.timeout",
+        raw.timeout.as_ref(),
+        d::DEFAULT_UPSTREAM_TIMEOUT,
+        bounds::UPSTREAM_TIMEOUT,
+    );
+    let deadline = duration(
+        cx,
+        "upstream.deadline",
+        raw.deadline.as_ref(),
+        d::DEFAULT_UPSTREAM_DEADLINE,
+        bounds::UPSTREAM_DEADLINE,
+    );
+    if timeout.is_zero() || deadline.is_zero() {
         cx.at(None, "upstream: timeout and deadline must be above zero");
     }
     let (ca_file, ca_certs) = match &raw.ca_file {
@@ -109,8 +124,8 @@ pub(super) fn upstream(
     }
     UpstreamConfig {
         servers,
-        timeout: raw.timeout,
-        deadline: raw.deadline.max(raw.timeout),
+        timeout,
+        deadline: deadline.max(timeout),
         mode,
         ca_file,
         ca_certs,
@@ -118,7 +133,14 @@ pub(super) fn upstream(
         roots,
         qname_minimization: raw.qname_minimization,
         recursion_ports,
-        max_inflight: raw.max_inflight.max(1),
+        max_inflight: size(
+            cx,
+            "upstream.max_inflight",
+            raw.max_inflight.as_ref(),
+            d::DEFAULT_MAX_INFLIGHT,
+            bounds::MAX_INFLIGHT,
+        )
+        .max(1),
         strategy: match raw.strategy.as_ref().map(|s| s.get_ref().as_str()) {
             None | Some("ordered") => Strategy::Ordered,
             Some("fastest") => Strategy::Fastest,

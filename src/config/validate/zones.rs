@@ -1,5 +1,5 @@
 //! Checks of `[zones.NAME]`: networks (each in one zone only), the lists a zone blocks and
-//! allows, mode, block response, catalogue strictness, query-log overrides and the per-client
+//! allows, mode, block response and its TTL (bounded), catalogue strictness, query-log overrides and the per-client
 //! rate limit; `--block` adds a catch-all zone `cli`.
 
 use std::collections::BTreeMap;
@@ -11,6 +11,7 @@ use toml::Spanned;
 use super::super::raw::{RawConfig, RawRateLimit, RawResponse};
 use super::super::{BlockResponse, CatalogueMode, Mode, Overrides, RateLimit, ZoneConfig};
 use super::Ctx;
+use super::bounds::{self, duration};
 use super::query_log::{parse_client_mode, parse_record_mode};
 
 /// `[zones.*]`, in name order (then `cli` with `--block`). The lists they name must be in
@@ -146,7 +147,13 @@ pub(super) fn zones(cx: &mut Ctx<'_>, raw: &RawConfig, overrides: &Overrides) ->
             allow,
             mode,
             response,
-            block_ttl: zr.block_ttl.unwrap_or(super::super::DEFAULT_BLOCK_TTL),
+            block_ttl: duration(
+                cx,
+                &format!("zones.{name}.block_ttl"),
+                zr.block_ttl.as_ref(),
+                super::super::DEFAULT_BLOCK_TTL,
+                bounds::BLOCK_TTL,
+            ),
             catalogue,
             canaries: zr.canaries.unwrap_or(true),
             uncloak: zr.uncloak.unwrap_or(true),
