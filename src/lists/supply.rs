@@ -90,6 +90,26 @@ pub struct ListStatus {
     pub failures: HashMap<&'static str, u64>,
 }
 
+impl ListStatus {
+    /// Served from a disk copy, and no download has been tried to the end in this run yet.
+    pub fn first_download_pending(&self) -> bool {
+        self.stale && self.last_failure.is_none()
+    }
+}
+
+/// A remote list served from a disk copy that no download has confirmed in this run (`/readyz`).
+#[derive(Debug, Clone, Serialize)]
+pub struct StaleList {
+    /// The list name.
+    pub list: String,
+    /// Seconds since the copy was downloaded (`None`: unknown).
+    pub age_seconds: Option<u64>,
+    /// True while its first download of this run has not finished.
+    pub pending: bool,
+    /// The reason of the last failed download, if one failed.
+    pub last_failure: Option<String>,
+}
+
 /// The result of one update attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Updated {
@@ -430,7 +450,46 @@ impl ListSupply {
         atomic_write(&self.meta_path(name), &m)
     }
 
-    /// At start: disk copies first, then one download attempt per remote list, concurrently.
+    /// At start: disk copies first, then one download attempt for each remote list that has no
+    /// copy, concurrently. A list with a copy is not waited for: it is served from the copy
+    /// (stale) and downloaded in the background by its refresher, which starts at once while
+    /// that first download is pending. Returns the lists that have no content at all.
+    pub async fn prepare_start(&self, config: &Config) -> Vec<String> {
+        let remote: Vec<&ListConfig> = config
+            .lists
+            .values()
+            .filter(|l| matches!(l.source, ListSource::Url(_)))
+            .collect();
+        let without_copy: Vec<&ListConfig> = remote
+            .into_iter()
+            .filter(|lc| !self.load_disk_copy(lc))
+            .collect();
+        let attempts = without_copy.iter().map(|lc| self.update(lc));
+        let _ = futures_util::future::join_all(attempts).await;
+        without_copy
+            .iter()
+            .filter(|lc| self.compiled(&lc.name).is_none())
+            .map(|lc| lc.name.clone())
+            .collect()
+    }
+
+    /// The lists of `config` served from a disk copy not confirmed by a download in this run,
+    /// with their ages, by name.
+    pub fn stale_lists(&self, config: &Config) -> Vec<StaleList> {
+        let now = now_unix();
+        self.status()
+            .into_iter()
+            .filter(|(name, _, st)| st.stale && config.lists.contains_key(name))
+            .map(|(name, _, st)| StaleList {
+                list: name,
+                age_seconds: st.last_success.map(|t| now.saturating_sub(t)),
+                pending: st.first_download_pending(),
+                last_failure: st.last_failure.map(|(_, r)| r),
+            })
+            .collect()
+    }
+
+    /// Downloads every remote list once, concurrently, keeping what fails (the reload path).
     /// Returns the lists that have no content at all.
     pub async fn prepare(&self, config: &Config) -> Vec<String> {
         let remote: Vec<&ListConfig> = config
@@ -471,7 +530,17 @@ impl ListSupply {
             let changed = changed.clone();
             tasks.push(tokio::spawn(async move {
                 let mut backoff = Duration::from_secs(30).min(lc.fetch.refresh);
-                let mut wait = jitter(lc.fetch.refresh);
+                // A list served from its disk copy whose first download has not run yet (the
+                // start does not wait for it): download it now.
+                let pending = me
+                    .lock()
+                    .get(&lc.name)
+                    .is_some_and(|e| e.status.first_download_pending());
+                let mut wait = if pending {
+                    Duration::ZERO
+                } else {
+                    jitter(lc.fetch.refresh)
+                };
                 loop {
                     tokio::time::sleep(wait).await;
                     match me.update(&lc).await {
