@@ -5,7 +5,8 @@
 //! unparseable or suspiciously shrunk download keeps the last good content (in memory, and on
 //! disk for the next start) and is counted as a failure with its reason. A list with neither a
 //! download nor a disk copy starts empty and is reported loudly (or, with `strict_start`,
-//! stops the start).
+//! stops the start). The start waits only for lists without a copy: the others are served from
+//! the copy (stale) and downloaded in the background ([`ListSupply::prepare_start`]).
 
 use std::collections::HashMap;
 use std::io::Write as _;
