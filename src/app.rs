@@ -295,11 +295,7 @@ impl App {
                 .map_err(StartError::Snapshot)?;
         for l in supply.stale_lists(&snapshot.config) {
             tracing::warn!(
-                list = %l.list,
-                age = %l.age_seconds.map_or("unknown".into(), |a| {
-                    humantime::format_duration(Duration::from_secs(a)).to_string()
-                }),
-                "serving the last good copy from state_dir until the download in the background succeeds"
+                "list {l}: serving the last good copy from state_dir until the download in the background succeeds"
             );
         }
         for line in summary(&snapshot, &addrs) {

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::{CompiledList, compile_bytes};
+use super::{CompiledList, StaleList, compile_bytes};
 use crate::config::{Config, ListConfig, ListSource};
 
 /// Why a download was not used (closed set: a metric label, see [`FailReason::as_str`]).
@@ -96,19 +96,6 @@ impl ListStatus {
     pub fn first_download_pending(&self) -> bool {
         self.stale && self.last_failure.is_none()
     }
-}
-
-/// A remote list served from a disk copy that no download has confirmed in this run (`/readyz`).
-#[derive(Debug, Clone, Serialize)]
-pub struct StaleList {
-    /// The list name.
-    pub list: String,
-    /// Seconds since the copy was downloaded (`None`: unknown).
-    pub age_seconds: Option<u64>,
-    /// True while its first download of this run has not finished.
-    pub pending: bool,
-    /// The reason of the last failed download, if one failed.
-    pub last_failure: Option<String>,
 }
 
 /// The result of one update attempt.
@@ -456,18 +443,24 @@ impl ListSupply {
     /// (stale) and downloaded in the background by its refresher, which starts at once while
     /// that first download is pending. Returns the lists that have no content at all.
     pub async fn prepare_start(&self, config: &Config) -> Vec<String> {
-        let remote: Vec<&ListConfig> = config
-            .lists
-            .values()
-            .filter(|l| matches!(l.source, ListSource::Url(_)))
-            .collect();
-        let without_copy: Vec<&ListConfig> = remote
-            .into_iter()
-            .filter(|lc| !self.load_disk_copy(lc))
-            .collect();
-        let attempts = without_copy.iter().map(|lc| self.update(lc));
-        let _ = futures_util::future::join_all(attempts).await;
-        without_copy
+        let without_copy = remote(config).filter(|lc| !self.load_disk_copy(lc));
+        self.download(without_copy.collect()).await
+    }
+
+    /// Downloads every remote list once, concurrently, keeping what fails (the reload path).
+    /// Returns the lists that have no content at all.
+    pub async fn prepare(&self, config: &Config) -> Vec<String> {
+        let lists: Vec<&ListConfig> = remote(config).collect();
+        for lc in &lists {
+            self.load_disk_copy(lc);
+        }
+        self.download(lists).await
+    }
+
+    /// One download attempt per list, concurrently; returns the lists still without content.
+    async fn download(&self, lists: Vec<&ListConfig>) -> Vec<String> {
+        let _ = futures_util::future::join_all(lists.iter().map(|lc| self.update(lc))).await;
+        lists
             .iter()
             .filter(|lc| self.compiled(&lc.name).is_none())
             .map(|lc| lc.name.clone())
@@ -490,26 +483,6 @@ impl ListSupply {
             .collect()
     }
 
-    /// Downloads every remote list once, concurrently, keeping what fails (the reload path).
-    /// Returns the lists that have no content at all.
-    pub async fn prepare(&self, config: &Config) -> Vec<String> {
-        let remote: Vec<&ListConfig> = config
-            .lists
-            .values()
-            .filter(|l| matches!(l.source, ListSource::Url(_)))
-            .collect();
-        for lc in &remote {
-            self.load_disk_copy(lc);
-        }
-        let attempts = remote.iter().map(|lc| self.update(lc));
-        let _ = futures_util::future::join_all(attempts).await;
-        remote
-            .iter()
-            .filter(|lc| self.compiled(&lc.name).is_none())
-            .map(|lc| lc.name.clone())
-            .collect()
-    }
-
     /// Keeps remote lists fresh: one task per remote list of `config` (replacing those of a
     /// previous config). `changed` is called after new content is in use.
     pub fn spawn_refreshers(
@@ -521,11 +494,7 @@ impl ListSupply {
         for t in tasks.drain(..) {
             t.abort();
         }
-        for lc in config
-            .lists
-            .values()
-            .filter(|l| matches!(l.source, ListSource::Url(_)))
-        {
+        for lc in remote(config) {
             let me = self.clone();
             let lc = lc.clone();
             let changed = changed.clone();
@@ -561,6 +530,14 @@ impl ListSupply {
             }));
         }
     }
+}
+
+/// The remote (URL) lists of a config.
+fn remote(config: &Config) -> impl Iterator<Item = &ListConfig> {
+    config
+        .lists
+        .values()
+        .filter(|l| matches!(l.source, ListSource::Url(_)))
 }
 
 /// ±10% jitter, so that many instances do not hit a list server in step.
