@@ -272,7 +272,10 @@ impl App {
             .as_ref()
             .map_or(crate::config::DEFAULT_QUERY_LOG_BUFFER, |c| c.buffer);
         let supply = ListSupply::new(&config.state_dir);
-        let missing = supply.prepare(&config).await;
+        // Lists with a last good copy are served from it at once and downloaded in the
+        // background (their refreshers start with that download): a slow or hanging list
+        // server must not keep DNS down. Only lists with no copy are waited for here.
+        let missing = supply.prepare_start(&config).await;
         if !missing.is_empty() {
             if config.strict_start {
                 return Err(StartError::StrictStart {
@@ -290,6 +293,11 @@ impl App {
             tokio::task::spawn_blocking(move || Snapshot::build(config, None, Some(&supply2)))
                 .await
                 .map_err(StartError::Snapshot)?;
+        for l in supply.stale_lists(&snapshot.config) {
+            tracing::warn!(
+                "list {l}: serving the last good copy from state_dir until the download in the background succeeds"
+            );
+        }
         for line in summary(&snapshot, &addrs) {
             tracing::info!("{line}");
         }
@@ -359,6 +367,11 @@ impl App {
             admin_state.set_scrape_hook(Arc::new(move || {
                 let _g = serial.lock();
                 sync_supply_metrics(&supply, p.recorder.metrics(), &p.snapshot.load().config);
+            }));
+            let supply = reloader.supply().clone();
+            let p = pipeline.clone();
+            admin_state.set_stale_lists(Arc::new(move || {
+                supply.stale_lists(&p.snapshot.load().config)
             }));
         }
         admin_state.set_pipeline(pipeline.clone());

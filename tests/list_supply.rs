@@ -47,7 +47,13 @@ fn etag_of(body: &str) -> String {
 
 async fn serve_list(State(s): State<ListServer>, headers: HeaderMap) -> Response {
     s.requests.fetch_add(1, Ordering::SeqCst);
-    let mode = s.mode.lock().unwrap().clone();
+    let mut mode = s.mode.lock().unwrap().clone();
+    // Hang: no answer until the test switches the mode (then that mode is served), at most 30 s.
+    let t = Instant::now();
+    while matches!(mode, Mode::Hang) && t.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        mode = s.mode.lock().unwrap().clone();
+    }
     match mode {
         Mode::Ok(body) => {
             let tag = etag_of(&body);
@@ -62,10 +68,7 @@ async fn serve_list(State(s): State<ListServer>, headers: HeaderMap) -> Response
             ([(header::ETAG, tag)], body).into_response()
         }
         Mode::Status500 => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-        Mode::Hang => {
-            tokio::time::sleep(Duration::from_secs(30)).await;
-            StatusCode::OK.into_response()
-        }
+        Mode::Hang => StatusCode::OK.into_response(),
         Mode::Empty => (StatusCode::OK, "").into_response(),
         Mode::Truncated(body) => {
             // Announce more than is sent, then end the body: the client sees an incomplete body.
@@ -278,9 +281,24 @@ async fn starts_from_the_disk_copy_without_network() {
         ResponseCode::NXDomain,
         "filtering from the disk copy"
     );
+    // The download runs in the background (start does not wait for a list that has a copy):
+    // its failure is recorded shortly after start, and the copy stays in use, marked stale.
+    let t = Instant::now();
+    while app.reloader.supply().status()[0].2.last_failure.is_none() {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "the failed download is recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let st = app.reloader.supply().status();
     assert!(st[0].2.stale, "marked stale");
     assert!(st[0].2.last_failure.is_some());
+    assert_eq!(
+        rcode(app.addrs[0], "www.example.test.").await,
+        ResponseCode::NXDomain,
+        "still filtering from the disk copy after the failed download"
+    );
     app.shutdown().await;
 
     // No copy and no network: starts with the other lists; strict_start refuses.
@@ -295,6 +313,114 @@ async fn starts_from_the_disk_copy_without_network() {
     let cfg = config(dir2.path(), auth.addr(), &dead, "strict_start = true");
     let err = start(&cfg).await.err().expect("strict_start refuses");
     assert!(err.to_string().contains("strict_start"), "{err}");
+}
+
+/// Issue 14: a list server that accepts the connection and never answers must not keep DNS down
+/// at start when a good copy of the list is on disk. Prints the time to the first answer.
+#[tokio::test]
+async fn a_hanging_list_server_does_not_delay_the_first_answer() {
+    let auth = AuthServer::start_test_zone();
+    let (srv, http) = start_list_server(Mode::Ok(list_body(5, &["www.example.test"]))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://{http}/list.txt");
+    let admin = "[admin]\nlisten = \"127.0.0.1:0\"";
+    let cfg = config(dir.path(), auth.addr(), &url, admin);
+    let app = start(&cfg).await.unwrap();
+    app.shutdown().await;
+    assert!(dir.path().join("state/lists/remote.list").exists());
+
+    // The list timeout (10 s) is far longer than the 2 s the first answer may take.
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("timeout = \"500ms\"", "timeout = \"10s\"");
+    std::fs::write(&cfg, text).unwrap();
+    *srv.mode.lock().unwrap() = Mode::Hang;
+    let requests = srv.requests.load(Ordering::SeqCst);
+    let t0 = Instant::now();
+    let app = start(&cfg).await.unwrap();
+    let addr = app.addrs[0];
+    let first = loop {
+        let r = query(
+            addr,
+            "www.example.test.",
+            RecordType::A,
+            &QueryOpts {
+                timeout: Duration::from_millis(200),
+                ..Default::default()
+            },
+        )
+        .await;
+        if let Ok(m) = r {
+            break m.metadata.response_code;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "no answer at all");
+    };
+    let took = t0.elapsed();
+    println!("time to first answer with a hanging list source: {took:?}");
+    assert!(
+        took < Duration::from_secs(2),
+        "first answer {took:?} after start"
+    );
+    assert_eq!(first, ResponseCode::NXDomain, "blocked from the disk copy");
+
+    // /readyz: ready (it filters from a good copy), with a warning naming the stale list.
+    let readyz = format!("http://{}/readyz", app.admin_addr.unwrap());
+    let r = reqwest::get(&readyz).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let v: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    assert_eq!(v["ready"], true, "{v}");
+    let warning = v["warning"].as_str().unwrap_or_default();
+    assert!(warning.contains("serving on stale lists"), "{v}");
+    assert!(warning.contains("remote"), "{v}");
+    assert_eq!(v["stale_lists"][0]["list"], "remote", "{v}");
+    assert_eq!(v["stale_lists"][0]["pending"], true, "{v}");
+    assert!(v["stale_lists"][0]["age_seconds"].is_u64(), "{v}");
+    let t = Instant::now();
+    while srv.requests.load(Ordering::SeqCst) == requests {
+        assert!(t.elapsed() < Duration::from_secs(5), "no download started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // The server answers: the new download is swapped in.
+    *srv.mode.lock().unwrap() = Mode::Ok(list_body(5, &["www.example.test", "mail.example.test"]));
+    let t = Instant::now();
+    while rcode(addr, "mail.example.test.").await != ResponseCode::NXDomain {
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "the download was not applied"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        rcode(addr, "www.example.test.").await,
+        ResponseCode::NXDomain
+    );
+    let body = reqwest::get(&readyz).await.unwrap().text().await.unwrap();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["ready"], true, "{v}");
+    assert!(v.get("warning").is_none(), "fresh again: {v}");
+    app.shutdown().await;
+
+    // strict_start does not wait for a hanging download either when the list has a copy.
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "state_dir = \"state\"",
+        "state_dir = \"state\"\nstrict_start = true",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    *srv.mode.lock().unwrap() = Mode::Hang;
+    let t0 = Instant::now();
+    let app = start(&cfg).await.unwrap();
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "strict_start took {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(
+        rcode(app.addrs[0], "mail.example.test.").await,
+        ResponseCode::NXDomain,
+        "blocked from the new disk copy"
+    );
+    app.shutdown().await;
 }
 
 #[tokio::test]

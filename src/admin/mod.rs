@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `GET /metrics` | Prometheus text format | open |
 //! | `GET /healthz` | the process is alive | open |
-//! | `GET /readyz` | listeners serving, snapshot loaded, upstreams answering (503 otherwise) | open |
+//! | `GET /readyz` | listeners serving, snapshot loaded, upstreams answering (503 otherwise); a `warning` while serving on stale lists | open |
 //! | `GET /api/stats?top=N` | totals, attempts, top names and clients, lists (JSON) | token if set |
 //! | `GET /api/explain?client=IP&name=NAME&type=A` | the explain trace (JSON) | token if set |
 //! | `POST /api/reload` | the one reload path; `{"ok":true}` or the `file:line` errors | token, or loopback |
@@ -41,6 +41,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::config::AdminConfig;
+use crate::lists::StaleList;
 use crate::pipeline::{Pipeline, scope};
 
 /// Runs the one reload path.
@@ -48,6 +49,8 @@ pub type ReloadFn =
     Arc<dyn Fn() -> BoxFuture<'static, Result<(), crate::command::ReloadError>> + Send + Sync>;
 /// Called before `/metrics` and `/api/stats` render (to sync state kept elsewhere).
 pub type ScrapeHook = Arc<dyn Fn() + Send + Sync>;
+/// The remote lists served from a disk copy no download has confirmed yet (for `/readyz`).
+pub type StaleListsFn = Arc<dyn Fn() -> Vec<StaleList> + Send + Sync>;
 
 /// Most top names / clients `/api/stats` returns per list.
 pub const MAX_TOP: usize = crate::record::TOP_CAPACITY;
@@ -61,6 +64,7 @@ pub struct AdminState {
     serving: AtomicBool,
     reload: OnceLock<ReloadFn>,
     on_scrape: OnceLock<ScrapeHook>,
+    stale_lists: OnceLock<StaleListsFn>,
 }
 
 impl AdminState {
@@ -72,6 +76,7 @@ impl AdminState {
             serving: AtomicBool::new(false),
             reload: OnceLock::new(),
             on_scrape: OnceLock::new(),
+            stale_lists: OnceLock::new(),
         })
     }
 
@@ -93,6 +98,15 @@ impl AdminState {
     /// A hook run before metrics render.
     pub fn set_scrape_hook(&self, f: ScrapeHook) {
         let _ = self.on_scrape.set(f);
+    }
+
+    /// Where `/readyz` reads the lists served from a stale disk copy.
+    pub fn set_stale_lists(&self, f: StaleListsFn) {
+        let _ = self.stale_lists.set(f);
+    }
+
+    fn stale_lists(&self) -> Vec<StaleList> {
+        self.stale_lists.get().map(|f| f()).unwrap_or_default()
     }
 
     /// The admin config in force: the running snapshot's (so a reload can change the token).
@@ -219,14 +233,28 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// `/readyz`. Serving on stale lists (a disk copy while the first download is pending or
+/// failing) is ready, with a `warning`: the replica filters correctly from a good copy, and a
+/// readiness probe that pulled it out of service for a slow list server would take DNS away from
+/// every client (with one replica) to protect nobody. Stale lists are for alerts (list age), not
+/// for load balancing.
 async fn readyz(State(st): State<Arc<AdminState>>) -> Response {
-    match st.ready() {
-        Ok(()) => json_response(StatusCode::OK, json!({"ready": true})),
-        Err(reason) => json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            json!({"ready": false, "reason": reason}),
-        ),
+    let stale = st.stale_lists();
+    let mut v = match st.ready() {
+        Ok(()) => json!({"ready": true}),
+        Err(reason) => json!({"ready": false, "reason": reason}),
+    };
+    if !stale.is_empty() {
+        let lists: Vec<String> = stale.iter().map(ToString::to_string).collect();
+        v["warning"] = json!(format!("serving on stale lists: {}", lists.join("; ")));
+        v["stale_lists"] = json!(stale);
     }
+    let status = if v["ready"] == true {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json_response(status, v)
 }
 
 /// Constant-time comparison (the token must not leak through response timing).

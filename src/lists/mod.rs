@@ -371,6 +371,44 @@ fn compile_catalogue(name: Arc<str>, source: ListSource, c: &Catalogue) -> Compi
     }
 }
 
+/// A remote list served from a disk copy that no download has confirmed in this run (`/readyz`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StaleList {
+    /// The list name.
+    pub list: String,
+    /// Seconds since the copy was downloaded (`None`: unknown).
+    pub age_seconds: Option<u64>,
+    /// True while its first download of this run has not finished.
+    pub pending: bool,
+    /// The reason of the last failed download, if one failed.
+    pub last_failure: Option<String>,
+}
+
+impl std::fmt::Display for StaleList {
+    /// `NAME (downloaded 3h 12m ago, first download pending)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (", self.list)?;
+        match self.age_seconds {
+            // Whole minutes past an hour: "3h 12m", not "3h 12m 5s".
+            Some(a) => write!(
+                f,
+                "downloaded {} ago",
+                humantime::format_duration(std::time::Duration::from_secs(if a >= 3600 {
+                    a - a % 60
+                } else {
+                    a
+                }),)
+            )?,
+            None => f.write_str("download time unknown")?,
+        }
+        match (&self.last_failure, self.pending) {
+            (_, true) => f.write_str(", first download pending)"),
+            (Some(r), false) => write!(f, ", download failed: {r})"),
+            (None, false) => f.write_str(", not downloaded)"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

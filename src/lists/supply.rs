@@ -5,7 +5,8 @@
 //! unparseable or suspiciously shrunk download keeps the last good content (in memory, and on
 //! disk for the next start) and is counted as a failure with its reason. A list with neither a
 //! download nor a disk copy starts empty and is reported loudly (or, with `strict_start`,
-//! stops the start).
+//! stops the start). The start waits only for lists without a copy: the others are served from
+//! the copy (stale) and downloaded in the background ([`ListSupply::prepare_start`]).
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -15,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::{CompiledList, compile_bytes};
+use super::{CompiledList, StaleList, compile_bytes};
 use crate::config::{Config, ListConfig, ListSource};
 
 /// Why a download was not used (closed set: a metric label, see [`FailReason::as_str`]).
@@ -88,6 +89,13 @@ pub struct ListStatus {
     pub stale: bool,
     /// Failures since start, by reason.
     pub failures: HashMap<&'static str, u64>,
+}
+
+impl ListStatus {
+    /// Served from a disk copy, and no download has been tried to the end in this run yet.
+    pub fn first_download_pending(&self) -> bool {
+        self.stale && self.last_failure.is_none()
+    }
 }
 
 /// The result of one update attempt.
@@ -430,23 +438,48 @@ impl ListSupply {
         atomic_write(&self.meta_path(name), &m)
     }
 
-    /// At start: disk copies first, then one download attempt per remote list, concurrently.
+    /// At start: disk copies first, then one download attempt for each remote list that has no
+    /// copy, concurrently. A list with a copy is not waited for: it is served from the copy
+    /// (stale) and downloaded in the background by its refresher, which starts at once while
+    /// that first download is pending. Returns the lists that have no content at all.
+    pub async fn prepare_start(&self, config: &Config) -> Vec<String> {
+        let without_copy = remote(config).filter(|lc| !self.load_disk_copy(lc));
+        self.download(without_copy.collect()).await
+    }
+
+    /// Downloads every remote list once, concurrently, keeping what fails (the reload path).
     /// Returns the lists that have no content at all.
     pub async fn prepare(&self, config: &Config) -> Vec<String> {
-        let remote: Vec<&ListConfig> = config
-            .lists
-            .values()
-            .filter(|l| matches!(l.source, ListSource::Url(_)))
-            .collect();
-        for lc in &remote {
+        let lists: Vec<&ListConfig> = remote(config).collect();
+        for lc in &lists {
             self.load_disk_copy(lc);
         }
-        let attempts = remote.iter().map(|lc| self.update(lc));
-        let _ = futures_util::future::join_all(attempts).await;
-        remote
+        self.download(lists).await
+    }
+
+    /// One download attempt per list, concurrently; returns the lists still without content.
+    async fn download(&self, lists: Vec<&ListConfig>) -> Vec<String> {
+        let _ = futures_util::future::join_all(lists.iter().map(|lc| self.update(lc))).await;
+        lists
             .iter()
             .filter(|lc| self.compiled(&lc.name).is_none())
             .map(|lc| lc.name.clone())
+            .collect()
+    }
+
+    /// The lists of `config` served from a disk copy not confirmed by a download in this run,
+    /// with their ages, by name.
+    pub fn stale_lists(&self, config: &Config) -> Vec<StaleList> {
+        let now = now_unix();
+        self.status()
+            .into_iter()
+            .filter(|(name, _, st)| st.stale && config.lists.contains_key(name))
+            .map(|(name, _, st)| StaleList {
+                list: name,
+                age_seconds: st.last_success.map(|t| now.saturating_sub(t)),
+                pending: st.first_download_pending(),
+                last_failure: st.last_failure.map(|(_, r)| r),
+            })
             .collect()
     }
 
@@ -461,17 +494,23 @@ impl ListSupply {
         for t in tasks.drain(..) {
             t.abort();
         }
-        for lc in config
-            .lists
-            .values()
-            .filter(|l| matches!(l.source, ListSource::Url(_)))
-        {
+        for lc in remote(config) {
             let me = self.clone();
             let lc = lc.clone();
             let changed = changed.clone();
             tasks.push(tokio::spawn(async move {
                 let mut backoff = Duration::from_secs(30).min(lc.fetch.refresh);
-                let mut wait = jitter(lc.fetch.refresh);
+                // A list served from its disk copy whose first download has not run yet (the
+                // start does not wait for it): download it now.
+                let pending = me
+                    .lock()
+                    .get(&lc.name)
+                    .is_some_and(|e| e.status.first_download_pending());
+                let mut wait = if pending {
+                    Duration::ZERO
+                } else {
+                    jitter(lc.fetch.refresh)
+                };
                 loop {
                     tokio::time::sleep(wait).await;
                     match me.update(&lc).await {
@@ -491,6 +530,14 @@ impl ListSupply {
             }));
         }
     }
+}
+
+/// The remote (URL) lists of a config.
+fn remote(config: &Config) -> impl Iterator<Item = &ListConfig> {
+    config
+        .lists
+        .values()
+        .filter(|l| matches!(l.source, ListSource::Url(_)))
 }
 
 /// ±10% jitter, so that many instances do not hit a list server in step.
