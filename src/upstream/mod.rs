@@ -281,13 +281,13 @@ impl Upstreams {
             q.dnssec_ok,
             q.checking_disabled,
         );
-        let (fut, leader) = {
+        let (fut, _leader) = {
             let mut map = match self.inner.inflight.lock() {
                 Ok(m) => m,
                 Err(p) => p.into_inner(),
             };
             if let Some(f) = map.get(&key) {
-                (f.clone(), false)
+                (f.clone(), None)
             } else {
                 let inner = self.inner.clone();
                 let q = q.clone();
@@ -295,18 +295,35 @@ impl Upstreams {
                     .boxed()
                     .shared();
                 map.insert(key.clone(), f.clone());
-                (f, true)
+                // The leader takes the entry out when it is done, and also when it is dropped
+                // or unwinds: a lookup that panicked must not stay in the map for every later
+                // identical question to join.
+                let leader = Leader {
+                    map: &self.inner.inflight,
+                    key: Some(key),
+                };
+                (f, Some(leader))
             }
         };
-        let out = fut.await;
-        if leader {
-            let mut map = match self.inner.inflight.lock() {
+        fut.await
+    }
+}
+
+/// Removes a coalesced lookup from the in-flight map when its leader is done with it.
+struct Leader<'a> {
+    map: &'a Mutex<HashMap<Key, Pending>>,
+    key: Option<Key>,
+}
+
+impl Drop for Leader<'_> {
+    fn drop(&mut self) {
+        if let Some(k) = self.key.take() {
+            let mut map = match self.map.lock() {
                 Ok(m) => m,
                 Err(p) => p.into_inner(),
             };
-            map.remove(&key);
+            map.remove(&k);
         }
-        out
     }
 }
 
@@ -412,4 +429,48 @@ fn answers_question(m: &Message, q: &Query) -> bool {
         && m.queries[0].query_type() == q.query_type()
         && m.queries[0].query_class() == q.query_class()
         && m.queries[0].name().eq_ignore_root(q.name())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::FutureExt;
+    use hickory_proto::rr::{Name, RecordType};
+
+    struct Panics;
+
+    impl TryObserver for Panics {
+        fn tried(&self, _: SocketAddr, _: &'static str, _: Duration) {
+            panic!("a bug in the observer");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_lookup_leaves_nothing_in_flight() {
+        // A loopback port nobody listens on: the try fails at once and is reported.
+        let addr = std::net::UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .unwrap();
+        let ups = Upstreams::new(
+            vec![addr],
+            Duration::from_millis(200),
+            Duration::from_millis(500),
+        );
+        ups.set_observer(Arc::new(Panics));
+        let q = Question {
+            query: Query::query(Name::from_ascii("x.test.").unwrap(), RecordType::A),
+            dnssec_ok: false,
+            checking_disabled: false,
+        };
+        for _ in 0..2 {
+            let r = std::panic::AssertUnwindSafe(ups.resolve(&q))
+                .catch_unwind()
+                .await;
+            assert!(r.is_err(), "the lookup's panic reaches its caller");
+            assert!(
+                ups.inner.inflight.lock().unwrap().is_empty(),
+                "the panicked lookup left the in-flight map"
+            );
+        }
+    }
 }
