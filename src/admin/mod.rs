@@ -43,6 +43,7 @@ use tokio::net::TcpListener;
 use crate::config::AdminConfig;
 use crate::lists::StaleList;
 use crate::pipeline::{Pipeline, scope};
+use crate::record::NotReady;
 
 /// Runs the one reload path.
 pub type ReloadFn =
@@ -118,12 +119,12 @@ impl AdminState {
     }
 
     /// `Ok` when ready to serve, else why not.
-    pub fn ready(&self) -> Result<(), String> {
+    pub fn ready(&self) -> Result<(), NotReady> {
         let Some(p) = self.pipeline.get() else {
-            return Err("starting: the first snapshot (config and lists) is loading".into());
+            return Err(NotReady::Starting);
         };
         if !self.serving.load(Ordering::Relaxed) {
-            return Err("DNS listeners are not serving".into());
+            return Err(NotReady::NotServing);
         }
         p.recorder.upstream_health().ready()
     }
@@ -242,7 +243,7 @@ async fn readyz(State(st): State<Arc<AdminState>>) -> Response {
     let stale = st.stale_lists();
     let mut v = match st.ready() {
         Ok(()) => json!({"ready": true}),
-        Err(reason) => json!({"ready": false, "reason": reason}),
+        Err(reason) => json!({"ready": false, "reason": reason.to_string()}),
     };
     if !stale.is_empty() {
         let lists: Vec<String> = stale.iter().map(ToString::to_string).collect();

@@ -137,7 +137,7 @@ pub fn document(rec: &Recorder, s: &Scope<'_>, top: usize) -> Value {
         },
         "lists": lists,
         "upstreams": upstreams,
-        "ready": rec.upstream_health().ready().err(),
+        "ready": rec.upstream_health().ready().err().map(|e| e.to_string()),
         "cache": {
             "entries": rec.cache_entries(),
             "hits": m.cache_hits.get(),

@@ -52,28 +52,51 @@ impl UpstreamHealth {
     /// `Ok` when no upstream was tried yet, or one has answered and the upstreams are not
     /// currently failing ([`FAILING_TRIES`] failed tries in a row and no answer for
     /// [`FAILING_AFTER`]); otherwise why not.
-    pub fn ready(&self) -> Result<(), String> {
+    pub fn ready(&self) -> Result<(), NotReady> {
         let tried = self.tried.load(Ordering::Relaxed);
         if tried == 0 {
             return Ok(());
         }
         if self.answered.load(Ordering::Relaxed) == 0 {
-            return Err(format!(
-                "no upstream has answered yet ({tried} tries failed)"
-            ));
+            return Err(NotReady::NoAnswerYet { tried });
         }
         let fails = self.fails_since_answer.load(Ordering::Relaxed);
         let since = self.base().elapsed().saturating_sub(Duration::from_millis(
             self.last_answer_ms.load(Ordering::Relaxed),
         ));
         if fails >= FAILING_TRIES && since > FAILING_AFTER {
-            return Err(format!(
-                "upstreams failing: {fails} tries failed since the last answer {}s ago",
-                since.as_secs()
-            ));
+            return Err(NotReady::UpstreamsFailing {
+                fails,
+                since_secs: since.as_secs(),
+            });
         }
         Ok(())
     }
+}
+
+/// Why pixelguard is not ready to serve (`/readyz` shows the message as its `reason`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    /// The first snapshot is still being built.
+    #[error("starting: the first snapshot (config and lists) is loading")]
+    Starting,
+    /// The DNS listeners are not serving (yet, or any more).
+    #[error("DNS listeners are not serving")]
+    NotServing,
+    /// Upstreams were tried and none has ever answered.
+    #[error("no upstream has answered yet ({tried} tries failed)")]
+    NoAnswerYet {
+        /// Tries so far.
+        tried: u64,
+    },
+    /// The upstreams answered once but are failing now.
+    #[error("upstreams failing: {fails} tries failed since the last answer {since_secs}s ago")]
+    UpstreamsFailing {
+        /// Failed tries since the last answer.
+        fails: u64,
+        /// Seconds since the last answer.
+        since_secs: u64,
+    },
 }
 
 /// Counts the tries of one upstream set, with that set's servers' series resolved up front.
@@ -149,7 +172,12 @@ mod tests {
         let h = UpstreamHealth::default();
         assert!(h.ready().is_ok(), "nothing tried yet");
         h.note(false);
-        assert!(h.ready().unwrap_err().contains("no upstream has answered"));
+        assert!(
+            h.ready()
+                .unwrap_err()
+                .to_string()
+                .contains("no upstream has answered")
+        );
         h.note(true);
         for _ in 0..FAILING_TRIES {
             h.note(false);

@@ -37,7 +37,7 @@ use crate::upstream::TryObserver;
 use crate::zones::ZoneId;
 use handles::{Handles, N_OUTCOMES, Tops};
 
-pub use health::UpstreamHealth;
+pub use health::{NotReady, UpstreamHealth};
 pub use topk::{Span, TOP_CAPACITY, ZoneTop, unix_now};
 
 /// One answered (or refused) query.

@@ -52,7 +52,7 @@ enum Kind {
 pub(super) struct StreamUpstream {
     spec: UpstreamServer,
     kind: Kind,
-    tls: Result<Arc<ClientConfig>, String>,
+    tls: Result<Arc<ClientConfig>, super::tls::TlsSetupError>,
     ca: Vec<CertificateDer<'static>>,
     timeout: Duration,
     /// Owns the connections' background tasks: kept for the upstream's life (notes P1).

@@ -70,11 +70,22 @@ pub(super) fn describe(cfg: &UpstreamConfig) -> String {
     s
 }
 
+/// Why the recursor could not be built (every cache miss is then answered SERVFAIL).
+#[derive(Debug, thiserror::Error)]
+pub enum RecursorSetupError {
+    /// `root_hints` gave no address.
+    #[error("no root server address")]
+    NoRoots,
+    /// hickory's recursor refused the options.
+    #[error("{0}")]
+    Build(String),
+}
+
 impl Recursive {
     /// A recursor for the `[upstream]` settings.
-    pub(super) fn new(cfg: &UpstreamConfig) -> Result<Self, String> {
+    pub(super) fn new(cfg: &UpstreamConfig) -> Result<Self, RecursorSetupError> {
         if cfg.roots.is_empty() {
-            return Err("no root server address".into());
+            return Err(RecursorSetupError::NoRoots);
         }
         let opts = RecursorOptions {
             qname_minimization: if cfg.qname_minimization {
@@ -99,8 +110,8 @@ impl Recursive {
                     .collect(),
             ),
         };
-        let recursor =
-            Recursor::with_options(&cfg.roots, opts, provider).map_err(|e| e.to_string())?;
+        let recursor = Recursor::with_options(&cfg.roots, opts, provider)
+            .map_err(|e| RecursorSetupError::Build(e.to_string()))?;
         Ok(Self {
             recursor,
             roots: cfg.roots.clone(),
