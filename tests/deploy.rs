@@ -1033,3 +1033,40 @@ fn operations_guide_names_only_existing_config_keys() {
         eprintln!("note: not yet in config/pixelguard.toml (IN_FLIGHT_KEYS): {in_flight:?}");
     }
 }
+
+// ------------ The tool checks in CI -----------------------------------------------------------
+
+/// scripts/k8s-check.sh and scripts/deb-check.sh fail when kubectl or systemd-analyze is
+/// missing (only an explicit opt-out variable skips those steps), and .ci/run installs the tools
+/// and clears the opt-outs, so CI renders and validates the manifests and verifies the unit.
+#[test]
+fn ci_runs_the_tool_checks_without_their_opt_outs() {
+    let ci = read(".ci/run");
+    for line in [
+        "need kubectl kubernetes-client",
+        "env -u PIXELGUARD_SKIP_KUBECTL bash scripts/k8s-check.sh",
+        "need systemd-analyze systemd",
+        "env -u PIXELGUARD_SKIP_SYSTEMD_ANALYZE bash scripts/deb-check.sh",
+    ] {
+        assert!(ci.contains(line), ".ci/run lacks `{line}`");
+    }
+    let k8s = read("scripts/k8s-check.sh");
+    assert!(k8s.contains("kubectl kustomize deploy/kubernetes"));
+    assert!(
+        k8s.contains(r#"fail "kubectl is not installed"#),
+        "a missing kubectl fails"
+    );
+    assert_eq!(
+        k8s.matches("exit 0").count(),
+        1,
+        "the only early success is the opt-out"
+    );
+    assert!(k8s.contains(r#"[ "${PIXELGUARD_SKIP_KUBECTL:-}" = "1" ]"#));
+    let deb = read("scripts/deb-check.sh");
+    assert!(deb.contains("systemd-analyze verify --root="));
+    assert!(
+        deb.contains(r#"fail "systemd-analyze is not installed"#),
+        "a missing systemd-analyze fails"
+    );
+    assert!(deb.contains(r#"[ "${PIXELGUARD_SKIP_SYSTEMD_ANALYZE:-}" = "1" ]"#));
+}
