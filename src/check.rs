@@ -32,12 +32,14 @@ pub fn check(source: &ConfigSource) -> Result<(), CommandError> {
     let config = source.load()?;
     let origin = config.origin.clone();
     let listen = config.server.listen.clone();
+    let downloads = list_downloads(&config);
     let supply = crate::lists::supply::ListSupply::new(&config.state_dir);
     let snap = Snapshot::build(config, None, Some(&supply));
     outln!("{origin}: ok");
     for line in summary(&snap, &listen) {
         outln!("  {line}");
     }
+    outln!("  {downloads}");
     for l in &snap.lists {
         out!("{}", list_report(l));
     }
@@ -72,6 +74,22 @@ pub fn check(source: &ConfigSource) -> Result<(), CommandError> {
         outln!("warning: {missing} list(s) not loaded; the daemon would start without them");
     }
     Ok(())
+}
+
+/// How remote lists are downloaded: through `[list_download] proxy` (credentials shown as
+/// `***`) or directly.
+pub fn list_downloads(config: &Config) -> String {
+    match &config.list_proxy {
+        Some(p) if p.no_proxy.is_empty() => format!("downloads through proxy {p}"),
+        Some(p) => format!(
+            "downloads through proxy {p}, except {}",
+            p.no_proxy.join(", ")
+        ),
+        None => {
+            "downloads direct (no [list_download] proxy; proxy environment variables are ignored)"
+                .to_owned()
+        }
+    }
 }
 
 /// Per-list detail for `check`: format, entries, skipped lines by reason, the first errors.
@@ -120,6 +138,9 @@ pub fn lists(source: &ConfigSource, update: bool) -> Result<(), CommandError> {
 /// The body of [`lists`], on its runtime.
 async fn lists_report(config: &Config, update: bool) -> Result<(), CommandError> {
     let supply = crate::lists::supply::ListSupply::new(&config.state_dir);
+    if update && config.list_proxy.is_some() {
+        outln!("{}", list_downloads(config));
+    }
     let mut failed = Vec::new();
     for lc in config.lists.values() {
         match &lc.source {

@@ -1,5 +1,6 @@
 //! The typed `[lists.NAME]` sections: where a list comes from ([`ListSource`]), its format, and
-//! the download settings of remote lists ([`FetchOpts`]).
+//! the download settings of remote lists ([`FetchOpts`]), with the `[list_download]` proxy
+//! ([`DownloadProxy`]) that every remote list carries.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -84,6 +85,67 @@ pub struct FetchOpts {
     pub min_entries: u64,
     /// Largest accepted shrink against the last good copy (fraction).
     pub max_shrink: f64,
+    /// `[list_download] proxy`, the same for every remote list; `None` = direct (and proxy
+    /// environment variables ignored).
+    pub proxy: Option<DownloadProxy>,
+}
+
+/// `[list_download] proxy` and `no_proxy`: the proxy that list downloads (and nothing else) go
+/// through. The URL may hold credentials; `Debug` and `Display` show it as
+/// `http://***@host:port`, and only [`DownloadProxy::url_with_credentials`] gives it whole.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DownloadProxy {
+    url: String,
+    shown: String,
+    /// Hosts downloaded without the proxy (`host` or `.domain`: the name and its subdomains; IP
+    /// addresses, CIDRs).
+    pub no_proxy: Vec<String>,
+}
+
+impl DownloadProxy {
+    /// A proxy from a checked URL (`scheme://[user:pass@]host:port`) and its exceptions.
+    pub fn new(url: &url::Url, no_proxy: Vec<String>) -> Self {
+        let host = url.host_str().unwrap_or_default();
+        let port = url
+            .port_or_known_default()
+            .map(|p| format!(":{p}"))
+            .unwrap_or_default();
+        let cred = if url.username().is_empty() && url.password().is_none() {
+            ""
+        } else {
+            "***@"
+        };
+        Self {
+            url: url.as_str().to_owned(),
+            shown: format!("{}://{cred}{host}{port}", url.scheme()),
+            no_proxy,
+        }
+    }
+
+    /// The whole URL, credentials included: for the HTTP client only, never for a message.
+    pub fn url_with_credentials(&self) -> &str {
+        &self.url
+    }
+
+    /// The URL with any credentials replaced by `***`.
+    pub fn redacted(&self) -> &str {
+        &self.shown
+    }
+}
+
+impl fmt::Display for DownloadProxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+impl fmt::Debug for DownloadProxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DownloadProxy")
+            .field("url", &self.shown)
+            .field("no_proxy", &self.no_proxy)
+            .finish()
+    }
 }
 
 impl Default for FetchOpts {
@@ -94,6 +156,7 @@ impl Default for FetchOpts {
             max_size: DEFAULT_LIST_MAX_SIZE,
             min_entries: 1,
             max_shrink: DEFAULT_LIST_MAX_SHRINK,
+            proxy: None,
         }
     }
 }

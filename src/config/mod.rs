@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use error::{ConfigError, ConfigErrors, UpstreamSyntaxError};
-pub use lists::{FetchOpts, ListConfig, ListFormat, ListSource};
+pub use lists::{DownloadProxy, FetchOpts, ListConfig, ListFormat, ListSource};
 pub use query_log::{ClientMode, QueryLogConfig, RecordMode};
 pub use server::{AdminConfig, CacheConfig, Secret, ServerConfig};
 pub use source::{ConfigSource, Overrides};
@@ -106,6 +106,8 @@ pub struct Config {
     pub cache: CacheConfig,
     /// `[lists.*]`, by name.
     pub lists: BTreeMap<String, ListConfig>,
+    /// `[list_download] proxy` (also in every remote list's [`FetchOpts`]); `None` = direct.
+    pub list_proxy: Option<DownloadProxy>,
     /// `[zones.*]`, in name order.
     pub zones: Vec<ZoneConfig>,
     /// `[log] level`.

@@ -21,6 +21,9 @@ pub struct RawConfig {
     pub cache: RawCache,
     /// `[lists.NAME]`: block and allow lists, referenced by zones.
     pub lists: BTreeMap<String, Spanned<RawList>>,
+    /// `[list_download]`: how remote lists are downloaded (a proxy). Its own table, not keys of
+    /// `[lists]`, where every key is a list name.
+    pub list_download: RawListDownload,
     /// `[zones.NAME]`: network zones with their policy.
     pub zones: BTreeMap<String, Spanned<RawZone>>,
     /// `[log]`: process log.
@@ -144,6 +147,18 @@ pub struct RawList {
     /// Allow `http://` (unauthenticated) sources for this list.
     #[serde(default)]
     pub allow_insecure: bool,
+}
+
+/// `[list_download]`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawListDownload {
+    /// `"http://HOST:PORT"` or `"https://HOST:PORT"` (credentials allowed) for list downloads
+    /// only; absent = direct, and proxy environment variables are ignored.
+    pub proxy: Option<Spanned<String>>,
+    /// Hosts downloaded without the proxy: `"host"` or `".domain"` (the name and its subdomains),
+    /// an IP address or a CIDR.
+    pub no_proxy: Vec<Spanned<String>>,
 }
 
 /// `[zones.NAME]`.

@@ -7,17 +7,20 @@
 //! download nor a disk copy starts empty and is reported loudly (or, with `strict_start`,
 //! stops the start). The start waits only for lists without a copy: the others are served from
 //! the copy (stale) and downloaded in the background ([`ListSupply::prepare_start`]).
+//!
+//! Downloads go through `[list_download] proxy` (carried in each remote list's `FetchOpts`) or
+//! direct; the proxy environment variables (`HTTPS_PROXY`, `ALL_PROXY`, ...) are never read.
 
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use super::{CompiledList, StaleList, compile_bytes};
-use crate::config::{Config, ListConfig, ListSource};
+use crate::config::{Config, DownloadProxy, ListConfig, ListSource};
 
 /// Why a download was not used (closed set: a metric label, see [`FailReason::as_str`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
@@ -124,13 +127,29 @@ struct Entry {
     digest: u64,
 }
 
+impl Entry {
+    fn new(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            compiled: None,
+            status: ListStatus::default(),
+            etag: None,
+            last_modified: None,
+            digest: 0,
+        }
+    }
+}
+
 /// Called on every failed update with the list name and the reason (metrics).
 pub type FailureHook = Box<dyn Fn(&str, FailReason) + Send + Sync>;
 
 /// Remote lists of the process; survives reloads.
 pub struct ListSupply {
     state_dir: PathBuf,
+    /// Direct (no proxy, environment variables ignored); `proxied`: for the configured proxy,
+    /// built when first needed and replaced when the proxy changes.
     client: reqwest::Client,
+    proxied: Mutex<Option<(DownloadProxy, reqwest::Client)>>,
     entries: Mutex<HashMap<String, Entry>>,
     on_failure: Mutex<Option<FailureHook>>,
 }
@@ -149,18 +168,11 @@ fn digest(b: &[u8]) -> u64 {
 impl ListSupply {
     /// A supply writing its copies under `state_dir/lists/`.
     pub fn new(state_dir: &Path) -> Arc<Self> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!(
-                "pixelguard/",
-                env!("CARGO_PKG_VERSION"),
-                " (list refresh)"
-            ))
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .unwrap_or_default();
         Arc::new(Self {
             state_dir: state_dir.to_path_buf(),
-            client,
+            // `no_proxy()`: without it reqwest would follow HTTPS_PROXY / ALL_PROXY / ...
+            client: client_builder().no_proxy().build().unwrap_or_default(),
+            proxied: Mutex::new(None),
             entries: Mutex::new(HashMap::new()),
             on_failure: Mutex::new(None),
         })
@@ -171,6 +183,29 @@ impl ListSupply {
         if let Ok(mut h) = self.on_failure.lock() {
             *h = Some(Box::new(f));
         }
+    }
+
+    /// The client for a list's downloads: the direct one, or the one of its proxy.
+    fn client_for(&self, proxy: Option<&DownloadProxy>) -> Result<reqwest::Client, FailReason> {
+        let Some(p) = proxy else {
+            return Ok(self.client.clone());
+        };
+        let mut slot = self.proxied.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, c)) = slot.as_ref().filter(|(q, _)| q == p) {
+            return Ok(c.clone());
+        }
+        let client = reqwest::Proxy::all(p.url_with_credentials())
+            .map(|px| px.no_proxy(reqwest::NoProxy::from_string(&p.no_proxy.join(","))))
+            .and_then(|px| client_builder().proxy(px).build())
+            .map_err(|_| {
+                // Never fall back to a direct download: the error names the proxy without its
+                // credentials (reqwest's error could quote them).
+                tracing::warn!(proxy = %p, "cannot set up the list download proxy");
+                FailReason::Network
+            })?;
+        tracing::info!(proxy = %p, no_proxy = ?p.no_proxy, "list downloads go through the proxy");
+        *slot = Some((p.clone(), client.clone()));
+        Ok(client)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
@@ -230,23 +265,11 @@ impl ListSupply {
             .unwrap_or_default();
         let data = std::fs::read(self.data_path(&lc.name)).ok();
         let mut map = self.lock();
-        let entry = map.entry(lc.name.clone()).or_insert_with(|| Entry {
-            url: url.clone(),
-            compiled: None,
-            status: ListStatus::default(),
-            etag: None,
-            last_modified: None,
-            digest: 0,
-        });
+        let entry = map
+            .entry(lc.name.clone())
+            .or_insert_with(|| Entry::new(url));
         if entry.url != *url {
-            *entry = Entry {
-                url: url.clone(),
-                compiled: None,
-                status: ListStatus::default(),
-                etag: None,
-                last_modified: None,
-                digest: 0,
-            };
+            *entry = Entry::new(url);
         }
         match data {
             Some(bytes) if meta.url == *url && !bytes.is_empty() => {
@@ -298,14 +321,9 @@ impl ListSupply {
         self.load_disk_copy(lc);
         let (etag, last_modified, old_entries, have) = {
             let mut map = self.lock();
-            let e = map.entry(lc.name.clone()).or_insert_with(|| Entry {
-                url: url.clone(),
-                compiled: None,
-                status: ListStatus::default(),
-                etag: None,
-                last_modified: None,
-                digest: 0,
-            });
+            let e = map
+                .entry(lc.name.clone())
+                .or_insert_with(|| Entry::new(url));
             (
                 e.etag.clone(),
                 e.last_modified.clone(),
@@ -314,7 +332,10 @@ impl ListSupply {
             )
         };
         let opts = &lc.fetch;
-        let mut req = self.client.get(url).timeout(opts.timeout);
+        let client = self
+            .client_for(opts.proxy.as_ref())
+            .map_err(|r| self.fail(&lc.name, r))?;
+        let mut req = client.get(url).timeout(opts.timeout);
         if have {
             if let Some(t) = &etag {
                 req = req.header(reqwest::header::IF_NONE_MATCH, t);
@@ -530,6 +551,14 @@ impl ListSupply {
             }));
         }
     }
+}
+
+/// What every list download client shares: user agent and connect timeout.
+fn client_builder() -> reqwest::ClientBuilder {
+    const AGENT: &str = concat!("pixelguard/", env!("CARGO_PKG_VERSION"), " (list refresh)");
+    reqwest::Client::builder()
+        .user_agent(AGENT)
+        .connect_timeout(Duration::from_secs(10))
 }
 
 /// The remote (URL) lists of a config.

@@ -1,13 +1,14 @@
 //! Checks of `[lists.NAME]`: the source (builtin, file, or https URL), the format, and the
 //! download settings of remote lists (durations and size bounded); `--block` files join as lists `cli-block-N`.
+//! Also `[list_download]`: the proxy of list downloads, copied into every remote list's settings.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use toml::Spanned;
 
-use super::super::raw::RawList;
-use super::super::{FetchOpts, ListConfig, ListFormat, ListSource, Overrides};
+use super::super::raw::{RawList, RawListDownload};
+use super::super::{DownloadProxy, FetchOpts, ListConfig, ListFormat, ListSource, Overrides};
 use super::Ctx;
 use super::bounds::{self, duration, size};
 
@@ -20,6 +21,7 @@ pub(super) fn lists(
     raw: &BTreeMap<String, Spanned<RawList>>,
     base: &Path,
     overrides: &Overrides,
+    proxy: Option<&DownloadProxy>,
 ) -> BTreeMap<String, ListConfig> {
     let mut lists = BTreeMap::new();
     for (name, l) in raw {
@@ -78,13 +80,17 @@ pub(super) fn lists(
                 }
             },
         };
+        let mut fetch = fetch_opts(cx, name, l);
+        if matches!(source, ListSource::Url(_)) {
+            fetch.proxy = proxy.cloned();
+        }
         lists.insert(
             name.clone(),
             ListConfig {
                 name: name.clone(),
                 source,
                 format,
-                fetch: fetch_opts(cx, name, l),
+                fetch,
             },
         );
     }
@@ -147,7 +153,70 @@ fn fetch_opts(cx: &mut Ctx<'_>, name: &str, l: &Spanned<RawList>) -> FetchOpts {
         ),
         min_entries: r.min_entries.unwrap_or(d.min_entries),
         max_shrink: max_shrink.clamp(0.0, 1.0),
+        proxy: None,
     }
+}
+
+/// `[list_download]`: `proxy` must be `http://` or `https://` with a host and an explicit port
+/// (credentials allowed, never shown); `no_proxy` entries are single hosts, `.domain`s, IP
+/// addresses or CIDRs. `None` when no proxy is set.
+pub(super) fn list_download(cx: &mut Ctx<'_>, raw: &RawListDownload) -> Option<DownloadProxy> {
+    let mut no_proxy = Vec::new();
+    for (i, h) in raw.no_proxy.iter().enumerate() {
+        let t = h.get_ref().trim();
+        if t.is_empty() || t.contains([',', ' ', '\t', '/', '@']) && !is_cidr(t) {
+            cx.spanned(
+                h,
+                format!("list_download.no_proxy[{i}]: {:?} is not a host; expected e.g. \"lists.example.org\", \".example.org\", \"10.0.0.0/8\"", h.get_ref()),
+            );
+            continue;
+        }
+        no_proxy.push(t.to_owned());
+    }
+    let p = raw.proxy.as_ref()?;
+    let text = p.get_ref();
+    let expected = "expected \"http://HOST:PORT\" or \"https://HOST:PORT\", e.g. \"http://proxy.example:3128\"";
+    let url = match url::Url::parse(text) {
+        Ok(u) => u,
+        Err(_) => {
+            cx.spanned(p, format!("list_download.proxy: invalid URL; {expected}"));
+            return None;
+        }
+    };
+    let shown = |u: &url::Url| {
+        // The message must not repeat a password either.
+        DownloadProxy::new(u, Vec::new()).redacted().to_owned()
+    };
+    let problem = if !matches!(url.scheme(), "http" | "https") {
+        Some(format!("scheme {:?} is not http or https", url.scheme()))
+    } else if url.host_str().is_none_or(str::is_empty) {
+        Some("no host".to_owned())
+    } else if !explicit_port(text) {
+        Some("no port".to_owned())
+    } else if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+        Some(format!("{} has a path, query or fragment", shown(&url)))
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        cx.spanned(p, format!("list_download.proxy: {problem}; {expected}"));
+        return None;
+    }
+    Some(DownloadProxy::new(&url, no_proxy))
+}
+
+/// `scheme://[userinfo@]host:PORT[/]`: the port written out (the URL parser forgets a default one).
+fn explicit_port(text: &str) -> bool {
+    let rest = text.split_once("://").map_or(text, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    hostport.rsplit_once(':').is_some_and(|(h, p)| {
+        !h.is_empty() && !h.ends_with(':') && !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+fn is_cidr(t: &str) -> bool {
+    t.parse::<ipnet::IpNet>().is_ok()
 }
 
 fn parse_format(s: &str) -> Option<ListFormat> {

@@ -89,7 +89,8 @@ pub(super) fn validate(
     let server = server::server(&mut cx, &raw.server, overrides);
     let upstream = upstream::upstream(&mut cx, &raw.upstream, base, overrides, &server.listen);
     let cache = server::cache(&mut cx, &raw.cache);
-    let lists = lists::lists(&mut cx, &raw.lists, base, overrides);
+    let list_proxy = lists::list_download(&mut cx, &raw.list_download);
+    let lists = lists::lists(&mut cx, &raw.lists, base, overrides, list_proxy.as_ref());
     let zones = zones::zones(&mut cx, &raw, overrides);
     let admin = server::admin(&mut cx, &raw.admin);
     let state_dir = state_dir(&raw, base);
@@ -107,6 +108,7 @@ pub(super) fn validate(
         upstream,
         cache,
         lists,
+        list_proxy,
         zones,
         log_level: raw.log.level,
         state_dir,
