@@ -14,6 +14,15 @@ BENCH=${BENCH:-../shared/bench}
 SIZES=${SIZES:-100000,1000000}
 OUT=${OUT:-BENCHMARKS.md}
 
+# Figures must describe committed code: the revision is taken before anything is written (the
+# output file itself would make the tree dirty), and a dirty tree is refused unless asked for.
+rev=$(git describe --always --dirty 2>/dev/null || echo unknown)
+case "$rev" in
+    *-dirty) if [ "${ALLOW_DIRTY:-0}" != 1 ]; then
+        echo "bench.sh: the tree has uncommitted changes ($rev); commit first (ALLOW_DIRTY=1 to measure anyway)" >&2
+        exit 1
+    fi ;;
+esac
 cargo build --release --locked
 bash "$BENCH/setup.sh" >/dev/null
 work=$(mktemp -d)
@@ -29,7 +38,7 @@ bash "$BENCH/run_peers.sh" --sizes "$SIZES" --name pixelguard \
     echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') with \`scripts/bench.sh\` (the shared harness, pixelguard beside its peers in one invocation)."
     echo
     echo "Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); shared with other work, so compare servers within one run and prefer kQ/CPU-s."
-    echo "pixelguard $(git describe --always --dirty 2>/dev/null || echo unknown), release build; command line: \`pixelguard run --listen ADDR --upstream ADDR --block LIST\`."
+    echo "pixelguard $rev, release build; command line: \`pixelguard run --listen ADDR --upstream ADDR --block LIST\`."
     echo
     cat "$work/bench.md"
 } >"$OUT"
