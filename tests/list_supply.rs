@@ -47,13 +47,12 @@ fn etag_of(body: &str) -> String {
 
 async fn serve_list(State(s): State<ListServer>, headers: HeaderMap) -> Response {
     s.requests.fetch_add(1, Ordering::SeqCst);
-    let mut mode = s.mode.lock().unwrap().clone();
     // Hang: no answer until the test switches the mode (then that mode is served), at most 30 s.
-    let t = Instant::now();
-    while matches!(mode, Mode::Hang) && t.elapsed() < Duration::from_secs(30) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        mode = s.mode.lock().unwrap().clone();
-    }
+    support::wait_until(Duration::from_secs(30), || {
+        !matches!(*s.mode.lock().unwrap(), Mode::Hang)
+    })
+    .await;
+    let mode = s.mode.lock().unwrap().clone();
     match mode {
         Mode::Ok(body) => {
             let tag = etag_of(&body);
@@ -283,14 +282,14 @@ async fn starts_from_the_disk_copy_without_network() {
     );
     // The download runs in the background (start does not wait for a list that has a copy):
     // its failure is recorded shortly after start, and the copy stays in use, marked stale.
-    let t = Instant::now();
-    while app.reloader.supply().status()[0].2.last_failure.is_none() {
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "the failed download is recorded"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    assert!(
+        support::wait_until(Duration::from_secs(5), || app.reloader.supply().status()[0]
+            .2
+            .last_failure
+            .is_some())
+        .await,
+        "the failed download is recorded"
+    );
     let st = app.reloader.supply().status();
     assert!(st[0].2.stale, "marked stale");
     assert!(st[0].2.last_failure.is_some());
@@ -375,22 +374,23 @@ async fn a_hanging_list_server_does_not_delay_the_first_answer() {
     assert_eq!(v["stale_lists"][0]["list"], "remote", "{v}");
     assert_eq!(v["stale_lists"][0]["pending"], true, "{v}");
     assert!(v["stale_lists"][0]["age_seconds"].is_u64(), "{v}");
-    let t = Instant::now();
-    while srv.requests.load(Ordering::SeqCst) == requests {
-        assert!(t.elapsed() < Duration::from_secs(5), "no download started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    assert!(
+        support::wait_until(Duration::from_secs(5), || srv
+            .requests
+            .load(Ordering::SeqCst)
+            != requests)
+        .await,
+        "no download started"
+    );
 
     // The server answers: the new download is swapped in.
     *srv.mode.lock().unwrap() = Mode::Ok(list_body(5, &["www.example.test", "mail.example.test"]));
-    let t = Instant::now();
-    while rcode(addr, "mail.example.test.").await != ResponseCode::NXDomain {
-        assert!(
-            t.elapsed() < Duration::from_secs(15),
-            "the download was not applied"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    support::poll_until(
+        Duration::from_secs(15),
+        "the download was not applied",
+        || async { rcode(addr, "mail.example.test.").await == ResponseCode::NXDomain },
+    )
+    .await;
     assert_eq!(
         rcode(addr, "www.example.test.").await,
         ResponseCode::NXDomain

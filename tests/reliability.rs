@@ -111,8 +111,18 @@ async fn serves_stale_answers_when_every_upstream_is_gone() {
     .unwrap();
     assert_eq!(answer_ips(&m), vec![ip("192.0.2.9")]);
     drop(auth); // the only upstream goes away
-    // Part of the scenario, not synchronisation: wait out the 2 s TTL so the entry is stale.
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    // Until the 2 s TTL has run out: the cached entry is stale.
+    let key = pixelguard::cache::CacheKey::new("short.example.test", 1, 1, false, false);
+    assert!(
+        support::wait_until(Duration::from_secs(5), || pg
+            .app
+            .pipeline
+            .cache
+            .get(key.as_bytes(), std::time::Instant::now())
+            .is_none())
+        .await,
+        "the entry expires"
+    );
     let m = query(
         pg.addr,
         "short.example.test.",
@@ -297,19 +307,18 @@ async fn a_dead_upstream_is_skipped_then_probed_again() {
     assert_eq!(silent.count(), tried, "skipped while backed off");
     // After the back-off period (1 s) the dead upstream is probed again by the next query: ask
     // until it has been probed (every query still answered by the healthy one), then once more.
-    let t = std::time::Instant::now();
-    // Bounded by the 5 s deadline.
-    while silent.count() == tried {
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "the dead upstream is never probed again"
-        );
-        let m = query(pg.addr, "www.example.test.", RecordType::A, &o)
-            .await
-            .unwrap();
-        assert_eq!(answer_ips(&m), vec![ip("192.0.2.1")]);
-        tokio::time::sleep(Duration::from_millis(20)).await; // poll interval
-    }
+    support::poll_until(
+        Duration::from_secs(5),
+        "the dead upstream is never probed again",
+        || async {
+            let m = query(pg.addr, "www.example.test.", RecordType::A, &o)
+                .await
+                .unwrap();
+            assert_eq!(answer_ips(&m), vec![ip("192.0.2.1")]);
+            silent.count() != tried
+        },
+    )
+    .await;
     assert!(
         backed_off.elapsed() >= Duration::from_millis(900),
         "not probed before the 1 s back-off ran out: {:?}",
@@ -429,8 +438,18 @@ async fn stale_answers_are_refreshed_in_the_background_when_the_upstream_returns
         .unwrap();
     assert_eq!(answer_ips(&m), vec![ip("192.0.2.70")]);
     up.set_behaviour(support::scripted::silence());
-    // Part of the scenario, not synchronisation: wait out the 1 s TTL so the entry is stale.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Until the 1 s TTL has run out: the cached entry is stale.
+    let key = pixelguard::cache::CacheKey::new("r.example.test", 1, 1, false, false);
+    assert!(
+        support::wait_until(Duration::from_secs(5), || pg
+            .app
+            .pipeline
+            .cache
+            .get(key.as_bytes(), std::time::Instant::now())
+            .is_none())
+        .await,
+        "the entry expires"
+    );
     let m = query(pg.addr, "r.example.test.", RecordType::A, &o)
         .await
         .unwrap();
@@ -438,7 +457,6 @@ async fn stale_answers_are_refreshed_in_the_background_when_the_upstream_returns
     // The upstream returns with new data: the background refresh (after 1 s) fetches it.
     up.set_behaviour(support::scripted::answer_a(ip("192.0.2.71"), 300));
     // Wait for the refresh: until the cache holds a fresh (unexpired) entry again.
-    let key = pixelguard::cache::CacheKey::new("r.example.test", 1, 1, false, false);
     assert!(
         support::wait_until(Duration::from_secs(10), || pg
             .app

@@ -75,6 +75,21 @@ pub fn bind_udp_tcp(ip: IpAddr) -> (std::net::UdpSocket, std::net::TcpListener) 
     panic!("could not bind UDP+TCP on one port of {ip} after {ATTEMPTS} attempts: {last_err:?}");
 }
 
+/// Polls an asynchronous `cond` (a query, a scrape) every 20 ms until it holds; fails the test
+/// with `what` when `timeout` passes first.
+pub async fn poll_until<F, Fut>(timeout: Duration, what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    // Bounded by the deadline.
+    while !cond().await {
+        assert!(Instant::now() < deadline, "{what} (waited {timeout:?})");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Polls `cond` every 10 ms until it holds or `timeout` passes; returns its last value.
 pub async fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
