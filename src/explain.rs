@@ -99,11 +99,12 @@ pub fn render(
         let _ = writeln!(s, "{label:<10}{text}");
     };
     line(&mut s, "query", &format!("{lower} {qtype} from {client}"));
-    for e in ex.trace.entries() {
+    let entries = ex.trace.entries();
+    for e in &entries {
         match e {
             Entry::Line(label, text) => {
-                line(&mut s, label, &text);
-                if label == "warning" {
+                line(&mut s, label, text);
+                if *label == "warning" {
                     warnings.push(json!(text));
                 }
                 stages.push(json!({ "stage": label, "text": text }));
@@ -116,7 +117,7 @@ pub fn render(
                         &format!("no rule in the zone's lists matches {lower}"),
                     );
                 }
-                for m in &found {
+                for m in found {
                     let (text, j) = render_match(snap, m);
                     line(&mut s, "match", &text);
                     stages.push(json!({ "stage": "match", "text": text }));

@@ -23,6 +23,17 @@ fn errors(text: &str) -> String {
     }
 }
 
+/// Runs `pixelguard check` on a config that must be refused: exit 1, the errors on stderr.
+fn check_fails(config: &std::path::Path) -> String {
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    String::from_utf8(out.stderr).unwrap()
+}
+
 #[test]
 fn config_errors_name_file_line_and_expectation() {
     let e = errors(
@@ -107,13 +118,7 @@ fn check_exit_codes() {
         "[server]\nlisten = [\"127.0.0.1:53\"]\n[zones.z]\nnetworks = [\"10.0.0.0/33\"]\n",
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&bad)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8(out.stderr).unwrap();
+    let err = check_fails(&bad);
     assert!(
         err.contains("bad.toml:4:13: zones.z.networks[0]: invalid CIDR"),
         "{err}"
@@ -170,13 +175,7 @@ fn out_of_bound_durations_and_sizes_are_config_errors() {
         "[server]\nlisten = [\"127.0.0.1:53\"]\n[upstream]\nservers = [\"127.0.0.1:53\"]\n[cache]\nserve_stale = \"400000000000y\"\n",
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&bad)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8(out.stderr).unwrap();
+    let err = check_fails(&bad);
     assert!(
         err.contains("bad.toml:6:15: cache.serve_stale: at most 7d, got 400000000000y"),
         "{err}"
@@ -335,17 +334,11 @@ async fn reloads(admin: std::net::SocketAddr, result: &str) -> Option<f64> {
 
 /// Polls /metrics until `pixelguard_reloads_total{result}` is `want` (at most 10 s).
 async fn wait_reloads(admin: std::net::SocketAddr, result: &str, want: f64) {
-    let t = Instant::now();
-    let mut last = None;
-    // Bounded by the 10 s deadline.
-    while t.elapsed() < Duration::from_secs(10) {
-        last = reloads(admin, result).await;
-        if last == Some(want) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("pixelguard_reloads_total{{result=\"{result}\"}} is {last:?}, expected {want}");
+    let what = format!("pixelguard_reloads_total{{result=\"{result}\"}} reaches {want}");
+    support::poll_until(Duration::from_secs(10), &what, || async {
+        reloads(admin, result).await == Some(want)
+    })
+    .await;
 }
 
 #[tokio::test]

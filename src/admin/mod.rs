@@ -268,6 +268,17 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 
 /// Access check. `needs_token_without_one`: with no token configured, a non-trusted peer is
 /// refused (reload) rather than let through (reads).
+/// What every read endpoint of the API starts with: the caller is authorised (the response
+/// to send otherwise) and the pipeline is up (503 "starting" otherwise).
+fn gate<'a>(
+    st: &'a AdminState,
+    peer: IpAddr,
+    headers: &HeaderMap,
+) -> Result<&'a Arc<Pipeline>, Box<Response>> {
+    authorize(&st.config(), peer, headers, false)?;
+    st.pipeline.get().ok_or_else(|| Box::new(starting()))
+}
+
 fn authorize(
     cfg: &AdminConfig,
     peer: IpAddr,
@@ -316,11 +327,9 @@ async fn stats(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(r) = authorize(&st.config(), peer.ip(), &headers, false) {
-        return *r;
-    }
-    let Some(p) = st.pipeline.get() else {
-        return starting();
+    let p = match gate(&st, peer.ip(), &headers) {
+        Ok(p) => p,
+        Err(r) => return *r,
     };
     let top = match q.get("top").map(|t| t.parse::<usize>()) {
         None => DEFAULT_TOP,
@@ -344,11 +353,9 @@ async fn explain(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(r) = authorize(&st.config(), peer.ip(), &headers, false) {
-        return *r;
-    }
-    let Some(p) = st.pipeline.get() else {
-        return starting();
+    let p = match gate(&st, peer.ip(), &headers) {
+        Ok(p) => p,
+        Err(r) => return *r,
     };
     let bad = |m: String| json_response(StatusCode::BAD_REQUEST, json!({ "error": m }));
     let Some(client) = q.get("client") else {

@@ -65,56 +65,30 @@ pub(crate) struct MaxSize {
     pub text: &'static str,
 }
 
+const fn count(value: u64, text: &'static str) -> MaxSize {
+    MaxSize { value, text }
+}
+
 /// `server.workers`.
-pub(crate) const WORKERS: MaxSize = MaxSize {
-    value: 1024,
-    text: "1024",
-};
+pub(crate) const WORKERS: MaxSize = count(1024, "1024");
 /// `server.udp_sockets`.
-pub(crate) const UDP_SOCKETS: MaxSize = MaxSize {
-    value: 1024,
-    text: "1024",
-};
+pub(crate) const UDP_SOCKETS: MaxSize = count(1024, "1024");
 /// `server.tcp_max_connections`.
-pub(crate) const TCP_MAX_CONNECTIONS: MaxSize = MaxSize {
-    value: 1_000_000,
-    text: "1000000",
-};
+pub(crate) const TCP_MAX_CONNECTIONS: MaxSize = count(1_000_000, "1000000");
 /// `server.tcp_max_connections_per_client`.
-pub(crate) const TCP_PER_CLIENT: MaxSize = MaxSize {
-    value: 65_536,
-    text: "65536",
-};
+pub(crate) const TCP_PER_CLIENT: MaxSize = count(65_536, "65536");
 /// `upstream.max_inflight`.
-pub(crate) const MAX_INFLIGHT: MaxSize = MaxSize {
-    value: 1_000_000,
-    text: "1000000",
-};
+pub(crate) const MAX_INFLIGHT: MaxSize = count(1_000_000, "1000000");
 /// `cache.max_entries`.
-pub(crate) const CACHE_ENTRIES: MaxSize = MaxSize {
-    value: 100_000_000,
-    text: "100000000",
-};
+pub(crate) const CACHE_ENTRIES: MaxSize = count(100_000_000, "100000000");
 /// `lists.*.max_size` (bytes).
-pub(crate) const LIST_MAX_SIZE: MaxSize = MaxSize {
-    value: 1 << 30,
-    text: "1073741824 (1 GiB)",
-};
+pub(crate) const LIST_MAX_SIZE: MaxSize = count(1 << 30, "1073741824 (1 GiB)");
 /// `query_log.max_size` (bytes).
-pub(crate) const QUERY_LOG_MAX_SIZE: MaxSize = MaxSize {
-    value: 64 << 30,
-    text: "64GiB",
-};
+pub(crate) const QUERY_LOG_MAX_SIZE: MaxSize = count(64 << 30, "64GiB");
 /// `query_log.keep`.
-pub(crate) const QUERY_LOG_KEEP: MaxSize = MaxSize {
-    value: 1000,
-    text: "1000",
-};
+pub(crate) const QUERY_LOG_KEEP: MaxSize = count(1000, "1000");
 /// `query_log.buffer`.
-pub(crate) const QUERY_LOG_BUFFER: MaxSize = MaxSize {
-    value: 1_000_000,
-    text: "1000000",
-};
+pub(crate) const QUERY_LOG_BUFFER: MaxSize = count(1_000_000, "1000000");
 
 /// A duration key: its value, or `default` when absent; past `max` an error at the value (and
 /// `default` is returned: the config is rejected anyway).
