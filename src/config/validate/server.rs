@@ -5,6 +5,9 @@
 use super::super::raw::{RawAdmin, RawCache, RawServer};
 use std::time::Duration;
 
+use ipnet::IpNet;
+use toml::Spanned;
+
 use super::super::{self as d, AdminConfig, CacheConfig, Overrides, Secret, ServerConfig};
 use super::bounds::{self, duration, size};
 use super::{Ctx, parse_socket_addr};
@@ -42,8 +45,12 @@ pub(super) fn server(cx: &mut Ctx<'_>, raw: &RawServer, overrides: &Overrides) -
             "server.listen: no listen address; expected at least one IP:PORT",
         );
     }
+    let proxy_protocol = networks(cx, "server.proxy_protocol", &raw.proxy_protocol);
+    let client_subnet_from = networks(cx, "server.client_subnet_from", &raw.client_subnet_from);
     ServerConfig {
         listen,
+        proxy_protocol,
+        client_subnet_from,
         udp_sockets: size(
             cx,
             "server.udp_sockets",
@@ -97,6 +104,35 @@ pub(super) fn server(cx: &mut Ctx<'_>, raw: &RawServer, overrides: &Overrides) -
             }
         },
     }
+}
+
+/// A list of trusted peers' networks (`server.proxy_protocol`, `server.client_subnet_from`): each
+/// a CIDR or a bare address (a /32 or /128). A network may be in both lists: the PROXY header is
+/// read first, and ECS is then trusted when the header's source is a trusted forwarder.
+fn networks(cx: &mut Ctx<'_>, key: &str, raw: &[Spanned<String>]) -> Vec<IpNet> {
+    let mut out: Vec<IpNet> = Vec::new();
+    for (i, n) in raw.iter().enumerate() {
+        let text = n.get_ref().trim();
+        let parsed = text
+            .parse::<IpNet>()
+            .ok()
+            .or_else(|| text.parse::<std::net::IpAddr>().ok().map(IpNet::from));
+        match parsed {
+            Some(net) if out.contains(&net.trunc()) => cx.spanned(
+                n,
+                format!("{key}[{i}]: {net} is listed twice"),
+            ),
+            Some(net) => out.push(net.trunc()),
+            None => cx.spanned(
+                n,
+                format!(
+                    "{key}[{i}]: invalid network {:?}; expected a CIDR such as \"10.0.0.5/32\" or \"fd00::53/128\"",
+                    n.get_ref()
+                ),
+            ),
+        }
+    }
+    out
 }
 
 /// `[cache]`: each duration and the entry count within its bound; min and max made consistent.
