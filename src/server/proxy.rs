@@ -235,11 +235,13 @@ pub fn parse(buf: &[u8], peer: SocketAddr) -> Result<(usize, SocketAddr), Drop> 
         Ok(h) => h,
         Err(ParseError::Prefix) => {
             // A few bytes that are all a signature's start are a truncated header.
-            return Err(if buf.len() < V2_SIGNATURE.len() && V2_SIGNATURE.starts_with(buf) {
-                Drop::Malformed
-            } else {
-                Drop::Missing
-            });
+            return Err(
+                if buf.len() < V2_SIGNATURE.len() && V2_SIGNATURE.starts_with(buf) {
+                    Drop::Malformed
+                } else {
+                    Drop::Missing
+                },
+            );
         }
         Err(_) => return Err(Drop::Malformed),
     };
@@ -251,10 +253,9 @@ pub fn parse(buf: &[u8], peer: SocketAddr) -> Result<(usize, SocketAddr), Drop> 
         (Command::Proxy, Addresses::IPv4(a)) => {
             SocketAddr::new(IpAddr::V4(a.source_address), a.source_port)
         }
-        (Command::Proxy, Addresses::IPv6(a)) => SocketAddr::new(
-            IpAddr::V6(a.source_address).to_canonical(),
-            a.source_port,
-        ),
+        (Command::Proxy, Addresses::IPv6(a)) => {
+            SocketAddr::new(IpAddr::V6(a.source_address).to_canonical(), a.source_port)
+        }
         (Command::Proxy, Addresses::Unix(_)) => return Err(Drop::Unsupported),
     };
     Ok((header.len(), client))
@@ -292,12 +293,21 @@ mod tests {
         let mut d = header("127.0.0.2:4000");
         let n = d.len();
         d.extend_from_slice(b"dns");
-        assert_eq!(parse(&d, peer()), Ok((n, "127.0.0.2:4000".parse().unwrap())));
+        assert_eq!(
+            parse(&d, peer()),
+            Ok((n, "127.0.0.2:4000".parse().unwrap()))
+        );
         let d = header("[fd00::7]:4000");
-        assert_eq!(parse(&d, peer()).unwrap().1.ip(), "fd00::7".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            parse(&d, peer()).unwrap().1.ip(),
+            "fd00::7".parse::<IpAddr>().unwrap()
+        );
         // An IPv4 client written as IPv4-mapped IPv6 is the IPv4 client.
         let d = header("[::ffff:127.0.0.3]:1");
-        assert_eq!(parse(&d, peer()).unwrap().1.ip(), "127.0.0.3".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            parse(&d, peer()).unwrap().1.ip(),
+            "127.0.0.3".parse::<IpAddr>().unwrap()
+        );
         // LOCAL (health check): the peer itself.
         let local = Builder::with_addresses(
             Version::Two | Command::Local,

@@ -223,8 +223,11 @@ mod tests {
         m.add_query(Query::query(name.clone(), RecordType::A));
         m.add_query(Query::query(name, RecordType::AAAA));
         let mut e = Edns::new();
-        e.options_mut()
-            .insert(EdnsOption::Subnet(ClientSubnet::new([10, 0, 0, 7].into(), 32, 0)));
+        e.options_mut().insert(EdnsOption::Subnet(ClientSubnet::new(
+            [10, 0, 0, 7].into(),
+            32,
+            0,
+        )));
         m.set_edns(e);
         let raw = m.to_vec().unwrap();
         let ecs = from_options(opt_rdata(&raw).unwrap()).unwrap().unwrap();
