@@ -145,13 +145,17 @@ async fn dropped(pg: &pg::Pg, reason: &str) -> u64 {
 
 /// Polls until a staff client's query through `front` resolves (the forwarder is up).
 async fn wait_ready(front: SocketAddr) {
-    poll_until(READY, &format!("a forwarder answers on {front}"), || async {
-        let mut o = from(3, false);
-        o.timeout = Duration::from_millis(500);
-        query(front, "ready.example.test.", RecordType::A, &o)
-            .await
-            .is_ok_and(|m| resolved(&m))
-    })
+    poll_until(
+        READY,
+        &format!("a forwarder answers on {front}"),
+        || async {
+            let mut o = from(3, false);
+            o.timeout = Duration::from_millis(500);
+            query(front, "ready.example.test.", RecordType::A, &o)
+                .await
+                .is_ok_and(|m| resolved(&m))
+        },
+    )
     .await;
 }
 
@@ -181,32 +185,49 @@ addAction(makeRule("127.0.0.6/32"), PoolAction("untrusted"))
     std::fs::write(&path, conf).unwrap();
     let mut dnsdist = Running::spawn(
         "dnsdist",
-        &["--supervised", "--disable-syslog", "-C", path.to_str().unwrap()],
+        &[
+            "--supervised",
+            "--disable-syslog",
+            "-C",
+            path.to_str().unwrap(),
+        ],
     );
     let front = SocketAddr::new(loopback(1), port);
     wait_ready(front).await;
     dnsdist.assert_alive();
     for tcp in [false, true] {
         for _ in 0..2 {
-            let m = query(front, TRACKER, RecordType::A, &from(2, tcp)).await.unwrap();
+            let m = query(front, TRACKER, RecordType::A, &from(2, tcp))
+                .await
+                .unwrap();
             assert!(blocked(&m), "kiosk through dnsdist (tcp {tcp}): {m:?}");
-            let m = query(front, TRACKER, RecordType::A, &from(3, tcp)).await.unwrap();
+            let m = query(front, TRACKER, RecordType::A, &from(3, tcp))
+                .await
+                .unwrap();
             assert!(resolved(&m), "staff through dnsdist (tcp {tcp}): {m:?}");
         }
     }
-    assert_eq!(dropped(&pg, "missing").await, 0, "dnsdist always sent a header");
+    assert_eq!(
+        dropped(&pg, "missing").await,
+        0,
+        "dnsdist always sent a header"
+    );
     assert_eq!(dropped(&pg, "malformed").await, 0);
     // The same headers from a backend source pixelguard does not trust: dropped and counted.
     let before = dropped(&pg, "untrusted").await;
-    let asked = tokio::spawn(async move {
-        query(front, TRACKER, RecordType::A, &from(6, false)).await
-    });
-    poll_until(READY, "the untrusted backend's query is dropped", || async {
-        dropped(&pg, "untrusted").await > before
-    })
+    let asked =
+        tokio::spawn(async move { query(front, TRACKER, RecordType::A, &from(6, false)).await });
+    poll_until(
+        READY,
+        "the untrusted backend's query is dropped",
+        || async { dropped(&pg, "untrusted").await > before },
+    )
     .await;
     let r = asked.await.unwrap();
-    assert!(!r.is_ok_and(|m| resolved(&m)), "no answer through the untrusted backend");
+    assert!(
+        !r.is_ok_and(|m| resolved(&m)),
+        "no answer through the untrusted backend"
+    );
     dnsdist.assert_alive();
 }
 
@@ -244,9 +265,13 @@ async fn dnsmasq_add_subnet_gives_a_branch_client_its_zone_and_never_reaches_the
     wait_ready(front).await;
     dnsmasq.assert_alive();
     for tcp in [false, true] {
-        let m = query(front, TRACKER, RecordType::A, &from(2, tcp)).await.unwrap();
+        let m = query(front, TRACKER, RecordType::A, &from(2, tcp))
+            .await
+            .unwrap();
         assert!(blocked(&m), "kiosk behind dnsmasq (tcp {tcp}): {m:?}");
-        let m = query(front, TRACKER, RecordType::A, &from(3, tcp)).await.unwrap();
+        let m = query(front, TRACKER, RecordType::A, &from(3, tcp))
+            .await
+            .unwrap();
         assert!(resolved(&m), "staff behind dnsmasq (tcp {tcp}): {m:?}");
     }
     // The upstream saw the staff client's questions, and never an ECS option.
@@ -265,9 +290,12 @@ async fn dnsmasq_add_subnet_gives_a_branch_client_its_zone_and_never_reaches_the
     // zone still (only the forwarder's ECS counts).
     let mut m = support::client::build_query(TRACKER, RecordType::A, &from(2, false)).unwrap();
     if let Some(e) = m.edns.as_mut() {
-        e.options_mut().insert(EdnsOption::Subnet("127.0.0.3/32".parse().unwrap()));
+        e.options_mut()
+            .insert(EdnsOption::Subnet("127.0.0.3/32".parse().unwrap()));
     }
-    let m = support::client::send_message(pg.addr, &m, &from(2, false)).await.unwrap();
+    let m = support::client::send_message(pg.addr, &m, &from(2, false))
+        .await
+        .unwrap();
     assert!(blocked(&m), "a client's own ECS changes nothing: {m:?}");
     dnsmasq.assert_alive();
 }
