@@ -10,6 +10,7 @@ use toml::Spanned;
 
 use super::super::{self as d, AdminConfig, CacheConfig, Overrides, Secret, ServerConfig};
 use super::bounds::{self, duration, size};
+use super::zones::parse_net;
 use super::{Ctx, parse_socket_addr};
 
 /// `[server]`; `--listen` replaces `server.listen`.
@@ -107,26 +108,21 @@ pub(super) fn server(cx: &mut Ctx<'_>, raw: &RawServer, overrides: &Overrides) -
 }
 
 /// A list of trusted peers' networks (`server.proxy_protocol`, `server.client_subnet_from`): each
-/// a CIDR or a bare address (a /32 or /128). A network may be in both lists: the PROXY header is
-/// read first, and ECS is then trusted when the header's source is a trusted forwarder.
+/// a CIDR with no host bits or a bare address (a /32 or /128), as zone networks are written. A
+/// network may be in both lists: the PROXY header is read first, and ECS is then trusted when
+/// the header's source is a trusted forwarder.
 fn networks(cx: &mut Ctx<'_>, key: &str, raw: &[Spanned<String>]) -> Vec<IpNet> {
     let mut out: Vec<IpNet> = Vec::new();
     for (i, n) in raw.iter().enumerate() {
-        let text = n.get_ref().trim();
-        let parsed = text
-            .parse::<IpNet>()
-            .ok()
-            .or_else(|| text.parse::<std::net::IpAddr>().ok().map(IpNet::from));
-        match parsed {
-            Some(net) if out.contains(&net.trunc()) => cx.spanned(
-                n,
-                format!("{key}[{i}]: {net} is listed twice"),
-            ),
-            Some(net) => out.push(net.trunc()),
+        match parse_net(n.get_ref()) {
+            Some(net) if out.contains(&net) => {
+                cx.spanned(n, format!("{key}[{i}]: {net} is listed twice"))
+            }
+            Some(net) => out.push(net),
             None => cx.spanned(
                 n,
                 format!(
-                    "{key}[{i}]: invalid network {:?}; expected a CIDR such as \"10.0.0.5/32\" or \"fd00::53/128\"",
+                    "{key}[{i}]: invalid network {:?}; expected an address or a CIDR with no host bits, such as \"10.0.0.5\", \"10.0.0.0/24\" or \"fd00::53/128\"",
                     n.get_ref()
                 ),
             ),
