@@ -79,6 +79,10 @@ query_log_client = "full"
 networks = ["127.0.0.3/32", "127.0.0.4/32", "127.0.0.5/32"]
 query_log = "all"
 query_log_client = "full"
+
+[zones.branch]
+networks = ["10.9.0.0/16"]
+rate_limit = {{ qps = 0.01, burst = 2, action = "refused" }}
 "#
     )
 }
@@ -484,6 +488,78 @@ async fn ecs_from_a_trusted_forwarder_picks_the_zone_and_is_echoed_with_scope_ze
     // Nothing the upstream saw carried ECS.
     assert!(up.saw_name("www.example.test."));
     assert_no_ecs_upstream(&up);
+}
+
+#[tokio::test]
+async fn a_trusted_forwarders_clients_each_have_their_own_rate_limit_bucket() {
+    let (_up, pg) = start("fast").await;
+    let fwd = udp_from(&pg, loopback(5)).await;
+    let one = Some(subnet("10.9.0.1/32"));
+    for i in 0..2 {
+        let m = udp_ask(&fwd, &[], "www.example.test.", one).await;
+        assert!(resolved(&m), "query {i} of 10.9.0.1 is within its burst");
+    }
+    let m = udp_ask(&fwd, &[], "www.example.test.", one).await;
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::Refused,
+        "10.9.0.1 is over"
+    );
+    // Another client behind the same forwarder has its own bucket; so does the forwarder.
+    let m = udp_ask(&fwd, &[], "www.example.test.", Some(subnet("10.9.0.2/32"))).await;
+    assert!(resolved(&m), "10.9.0.2 is not charged for 10.9.0.1");
+    let m = udp_ask(&fwd, &[], "www.example.test.", None).await;
+    assert!(resolved(&m), "the forwarder itself (staff, no limit)");
+}
+
+/// A TCP connection from the trusted proxy that sent `header` and one query; kept open.
+async fn proxied_connection(
+    pg: &pg::Pg,
+    client: IpAddr,
+) -> (tokio::net::TcpStream, Option<Message>) {
+    let s = TcpSocket::new_v4().unwrap();
+    s.bind(SocketAddr::new(loopback(1), 0)).unwrap();
+    let mut stream = s.connect(pg.addr).await.unwrap();
+    let (_, q) = query(TRACKER, None);
+    let mut out = header(client, Protocol::Stream);
+    out.extend_from_slice(&(q.len() as u16).to_be_bytes());
+    out.extend_from_slice(&q);
+    let _ = stream.write_all(&out).await;
+    let mut len = [0u8; 2];
+    let reply = match tokio::time::timeout(IO_CAP, stream.read_exact(&mut len)).await {
+        Ok(Ok(_)) => {
+            let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+            stream.read_exact(&mut buf).await.unwrap();
+            Some(Message::from_vec(&buf).unwrap())
+        }
+        Ok(Err(_)) => None,
+        Err(_) => panic!("neither a reply nor a close within {IO_CAP:?}"),
+    };
+    (stream, reply)
+}
+
+#[tokio::test]
+async fn the_per_client_tcp_cap_applies_to_the_client_a_header_names_not_the_proxy() {
+    let up = upstream();
+    let cfg = config(up.addr(), "fast").replace(
+        "udp_path = \"fast\"",
+        "udp_path = \"fast\"\ntcp_max_connections_per_client = 1",
+    );
+    let pg = pg::start(&cfg, &[("b.txt", "tracker.example.test\n")]).await;
+    // Two open connections from the one proxy, for two clients: both served.
+    let (_a, r) = proxied_connection(&pg, loopback(2)).await;
+    assert!(r.is_some_and(|m| blocked(&m)), "kiosk's connection");
+    let (_b, r) = proxied_connection(&pg, loopback(3)).await;
+    assert!(
+        r.is_some_and(|m| resolved(&m)),
+        "staff's connection, same proxy"
+    );
+    // A second open connection for the kiosk client: over its cap, closed.
+    let (_c, r) = proxied_connection(&pg, loopback(2)).await;
+    assert!(
+        r.is_none(),
+        "the kiosk client's second connection is closed"
+    );
 }
 
 fn assert_no_ecs_upstream(up: &ScriptedUpstream) {
