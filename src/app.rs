@@ -154,15 +154,18 @@ impl Reloader {
     async fn install(&self, config: Config) -> Result<(), ReloadError> {
         let pipeline = self.0.pipeline.clone();
         let supply = self.0.supply.clone();
-        let old_listen = pipeline.snapshot.load().config.server.listen.clone();
+        let old = pipeline.snapshot.load().config.server.clone();
         let snap = tokio::task::spawn_blocking(move || {
             let prev = pipeline.snapshot.load_full();
             Snapshot::build(config, Some(&prev), Some(&supply))
         })
         .await
         .map_err(ReloadError::Snapshot)?;
-        if snap.config.server.listen != old_listen {
+        if snap.config.server.listen != old.listen {
             tracing::warn!("server.listen changed: listeners change only on restart");
+        }
+        if snap.config.server.proxy_protocol != old.proxy_protocol {
+            tracing::warn!("server.proxy_protocol changed: the listeners take it only on restart");
         }
         self.0.pipeline.swap(snap);
         Ok(())
@@ -237,6 +240,7 @@ impl App {
             tcp_max_connections: config.server.tcp_max_connections,
             tcp_max_connections_per_client: config.server.tcp_max_connections_per_client,
             udp_fast_path: config.server.udp_fast_path,
+            proxy_protocol: config.server.proxy_protocol.clone(),
         };
         let bound =
             server::bind_all(&config.server.listen, listen.udp_sockets).map_err(|source| {

@@ -56,6 +56,8 @@ pub const RATE_LIMITED_TOTAL: &str = "pixelguard_rate_limited_total";
 pub const BUILD_INFO: &str = "pixelguard_build_info";
 /// Panics contained in a listener (the query is lost, the listener goes on), by `kind`: where.
 pub const INTERNAL_ERRORS_TOTAL: &str = "pixelguard_internal_errors_total";
+/// Datagrams and TCP connections dropped for their PROXY protocol header, by `reason`.
+pub const PROXY_DROPPED_TOTAL: &str = "pixelguard_proxy_dropped_total";
 
 /// Every metric name above, for checks (dashboard and alert rules use only these).
 pub const ALL_NAMES: &[&str] = &[
@@ -78,6 +80,7 @@ pub const ALL_NAMES: &[&str] = &[
     RATE_LIMITED_TOTAL,
     BUILD_INFO,
     INTERNAL_ERRORS_TOTAL,
+    PROXY_DROPPED_TOTAL,
 ];
 
 /// The `zone` label of clients in no zone (a zone cannot be called this: see config checks).
@@ -124,6 +127,11 @@ pub fn upstream_label(a: &std::net::SocketAddr) -> String {
 /// `kind` values of [`INTERNAL_ERRORS_TOTAL`]: where the panic was contained (the UDP receive
 /// thread's fast path, a full-path UDP task, a TCP query task).
 pub const INTERNAL_ERROR_KINDS: &[&str] = &["udp_fast_path", "udp_full_path", "tcp"];
+/// `reason` values of [`PROXY_DROPPED_TOTAL`]: a PROXY header from a peer not in
+/// `server.proxy_protocol` (`untrusted`), none from a peer in it (`missing`), a header that breaks
+/// the specification (`malformed`: truncated, bad version, command, family or lengths, TLVs past
+/// its end), a valid one pixelguard does not take (`unsupported`: version 1 text, UNIX sockets).
+pub const PROXY_DROP_REASONS: &[&str] = &["untrusted", "missing", "malformed", "unsupported"];
 /// `result` values of [`RELOADS_TOTAL`].
 pub const RELOAD_RESULTS: &[&str] = &["success", "failure"];
 /// `reason` values of [`LIST_UPDATE_FAILURES_TOTAL`] for local and builtin lists; remote lists
@@ -179,6 +187,8 @@ pub struct Metrics {
     pub build_info: IntGaugeVec,
     /// [`INTERNAL_ERRORS_TOTAL`] {kind}.
     pub internal_errors: IntCounterVec,
+    /// [`PROXY_DROPPED_TOTAL`] {reason}.
+    pub proxy_dropped: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -358,6 +368,12 @@ impl Metrics {
                 "Panics contained in a listener by kind (udp_fast_path, udp_full_path, tcp): the query was lost (dropped or answered SERVFAIL) and the listener went on. Any increase is a bug to report.",
                 &["kind"],
             ),
+            proxy_dropped: counter_vec(
+                &r,
+                PROXY_DROPPED_TOTAL,
+                "Datagrams and TCP connections dropped for their PROXY protocol v2 header, by reason: untrusted (a header from a peer not in server.proxy_protocol), missing (no header from a peer in it), malformed, unsupported (v1 text, UNIX sockets).",
+                &["reason"],
+            ),
             registry: r,
         };
         m.build_info
@@ -372,6 +388,9 @@ impl Metrics {
         }
         for k in INTERNAL_ERROR_KINDS {
             m.internal_errors.with_label_values(&[k]);
+        }
+        for r in PROXY_DROP_REASONS {
+            m.proxy_dropped.with_label_values(&[r]);
         }
         m
     }

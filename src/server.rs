@@ -10,24 +10,32 @@
 //! concurrent connections, an idle timeout closes quiet ones, and the queries of one connection
 //! are handled concurrently, with answers written back as they complete (RFC 7766 §6.2.1.1).
 //!
+//! PROXY protocol v2 (`proxy`): from a peer in `server.proxy_protocol` a header precedes every
+//! datagram and every connection, and names the client; from any other peer a header is dropped.
+//! A trusted proxy carries many clients, so it is not held to the per-client TCP cap at accept
+//! (the global cap still applies); the cap applies to the client its header names.
+//!
 //! A panic while one query is answered loses that query only (`contain`): the receive thread,
 //! the connection and the process go on, the client gets SERVFAIL, and
 //! `pixelguard_internal_errors_total` counts it.
 
+mod bind;
 mod contain;
+mod proxy;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use socket2::{Domain, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::pipeline::{FastPath, Handler};
+pub use bind::{Bound, bind_all};
 use contain::{Containment, Where, servfail};
+use proxy::Proxies;
 
 /// Listener settings.
 #[derive(Debug, Clone)]
@@ -43,88 +51,8 @@ pub struct ListenConfig {
     pub tcp_max_connections: usize,
     /// Concurrent TCP connections of one client address.
     pub tcp_max_connections_per_client: usize,
-}
-
-/// Binds a UDP socket with SO_REUSEPORT (so several can share the address).
-pub fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
-    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, None)?;
-    if addr.is_ipv6() {
-        s.set_only_v6(true)?;
-    }
-    s.set_reuse_address(true)?;
-    s.set_reuse_port(true)?;
-    s.set_nonblocking(true)?;
-    // A larger receive buffer absorbs bursts instead of dropping them in the kernel.
-    let _ = s.set_recv_buffer_size(4 << 20);
-    s.bind(&addr.into())?;
-    UdpSocket::from_std(s.into())
-}
-
-/// Binds a TCP listener.
-pub fn bind_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    if addr.is_ipv6() {
-        s.set_only_v6(true)?;
-    }
-    s.set_reuse_address(true)?;
-    s.set_nonblocking(true)?;
-    s.bind(&addr.into())?;
-    s.listen(1024)?;
-    TcpListener::from_std(s.into())
-}
-
-/// Sockets bound for one listen address. Binding happens before the runtime serves anything, so
-/// an address in use is a start-up error, not a silent half-start. When the configured port is 0
-/// (tests) the UDP port is chosen first and TCP binds the same one.
-pub struct Bound {
-    /// The address actually bound.
-    pub addr: SocketAddr,
-    /// UDP sockets (SO_REUSEPORT group).
-    pub udp: Vec<UdpSocket>,
-    /// The TCP listener.
-    pub tcp: TcpListener,
-}
-
-/// Binds every listen address. With port 0 (tests), the UDP port is chosen by the kernel and TCP
-/// must get the same one; when that port's TCP side is taken, another port is tried (bounded).
-pub fn bind_all(addrs: &[SocketAddr], udp_sockets: usize) -> std::io::Result<Vec<Bound>> {
-    let mut out = Vec::new();
-    for &a in addrs {
-        let attempts = if a.port() == 0 { 64 } else { 1 };
-        let mut last = None;
-        for _ in 0..attempts {
-            match bind_one(a, udp_sockets) {
-                Ok(b) => {
-                    out.push(b);
-                    last = None;
-                    break;
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        if let Some(e) = last {
-            return Err(e);
-        }
-    }
-    Ok(out)
-}
-
-fn bind_one(mut a: SocketAddr, udp_sockets: usize) -> std::io::Result<Bound> {
-    if a.port() == 0 {
-        // With SO_REUSEPORT set, the kernel may hand out a port that another reuse-port socket
-        // of this user already holds, and then share its traffic. So take a port nobody holds
-        // with a plain socket first, then bind the reuse-port group to it.
-        let port = std::net::UdpSocket::bind(a)?.local_addr()?.port();
-        a.set_port(port);
-    }
-    let first = bind_udp(a)?;
-    let addr = first.local_addr()?;
-    let mut udp = vec![first];
-    for _ in 1..udp_sockets.max(1) {
-        udp.push(bind_udp(addr)?);
-    }
-    let tcp = bind_tcp(addr)?;
-    Ok(Bound { addr, udp, tcp })
+    /// Peers that must send a PROXY v2 header (`server.proxy_protocol`).
+    pub proxy_protocol: Vec<ipnet::IpNet>,
 }
 
 /// A running set of listeners.
@@ -148,18 +76,19 @@ pub fn serve(bound: Vec<Bound>, handler: Handler, cfg: &ListenConfig) -> Running
     let mut udp_threads = Vec::new();
     let rt = tokio::runtime::Handle::current();
     let contain = Containment::new(handler.0.recorder.metrics());
+    let proxies = Proxies::new(&cfg.proxy_protocol, handler.0.recorder.metrics());
     for b in bound {
         for s in b.udp {
             if !cfg.udp_fast_path {
                 udp_tasks.push(tokio::spawn(udp_tasks_loop(
                     Arc::new(s),
                     handler.clone(),
-                    contain.clone(),
+                    (contain.clone(), proxies.clone()),
                     stop_rx.clone(),
                 )));
                 continue;
             }
-            let ctx = (rt.clone(), contain.clone());
+            let ctx = (rt.clone(), contain.clone(), proxies.clone());
             match udp_thread(s, handler.clone(), ctx, stop_udp.clone()) {
                 Ok(t) => udp_threads.push(t),
                 Err(e) => tracing::error!(error = %e, "cannot start a UDP receive thread"),
@@ -174,6 +103,7 @@ pub fn serve(bound: Vec<Bound>, handler: Handler, cfg: &ListenConfig) -> Running
                 per_client_max: cfg.tcp_max_connections_per_client.max(1),
                 idle: cfg.tcp_idle_timeout,
                 contain: contain.clone(),
+                proxies: proxies.clone(),
             },
             stop_rx.clone(),
         )));
@@ -193,7 +123,7 @@ const UDP_POLL: Duration = Duration::from_millis(200);
 fn udp_thread(
     sock: UdpSocket,
     handler: Handler,
-    (rt, contain): (tokio::runtime::Handle, Containment),
+    (rt, contain, proxies): (tokio::runtime::Handle, Containment, Proxies),
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let sock = sock.into_std()?;
@@ -227,14 +157,18 @@ fn udp_thread(
                 if src.port() == 0 {
                     continue;
                 }
+                // The DNS message and its client (a PROXY header's source, or the sender).
+                let Some((msg, client)) = proxies.datagram(&buf[..n], src) else {
+                    continue;
+                };
                 let fast = contain.run(Where::UdpFastPath, || {
-                    handler.0.fast_udp(&buf[..n], src.ip(), &mut out)
+                    handler.0.fast_udp(msg, client.ip(), &mut out)
                 });
                 let Some(fast) = fast else {
                     // A bug panicked on this packet: the thread goes on; the answer buffer may
                     // hold half an answer.
                     out.clear();
-                    if let Some(reply) = servfail(&buf[..n]) {
+                    if let Some(reply) = servfail(msg) {
                         let _ = sock.send_to(&reply, src);
                     }
                     continue;
@@ -248,12 +182,12 @@ fn udp_thread(
                     }
                     FastPath::Full { admitted } => {
                         // The full path: any request shape, upstream queries.
-                        let bytes = buf[..n].to_vec();
+                        let bytes = msg.to_vec();
                         let h = handler.clone();
                         let s = sock.clone();
                         let c = contain.clone();
                         rt.spawn(async move {
-                            let answer = h.0.answer(&bytes, src, false, admitted);
+                            let answer = h.0.answer(&bytes, client, false, admitted);
                             let reply = match c.run_async(Where::UdpFullPath, answer).await {
                                 Some(reply) => reply,
                                 None => servfail(&bytes),
@@ -272,7 +206,7 @@ fn udp_thread(
 async fn udp_tasks_loop(
     sock: Arc<UdpSocket>,
     handler: Handler,
-    contain: Containment,
+    (contain, proxies): (Containment, Proxies),
     mut stop: watch::Receiver<bool>,
 ) {
     let mut buf = vec![0u8; 65_535];
@@ -290,10 +224,13 @@ async fn udp_tasks_loop(
         if src.port() == 0 {
             continue;
         }
-        let bytes = buf[..n].to_vec();
+        let Some((msg, client)) = proxies.datagram(&buf[..n], src) else {
+            continue;
+        };
+        let bytes = msg.to_vec();
         let (h, s, c) = (handler.clone(), sock.clone(), contain.clone());
         tokio::spawn(async move {
-            let answer = h.0.answer(&bytes, src, false, false);
+            let answer = h.0.answer(&bytes, client, false, false);
             let reply = match c.run_async(Where::UdpFullPath, answer).await {
                 Some(reply) => reply,
                 None => servfail(&bytes),
@@ -327,12 +264,37 @@ impl Running {
 }
 
 /// TCP connection limits shared by the accept loops.
+#[derive(Clone)]
 struct TcpLimits {
     total: Arc<Semaphore>,
     per_client: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
     per_client_max: usize,
     idle: Duration,
     contain: Containment,
+    proxies: Proxies,
+}
+
+impl TcpLimits {
+    /// A connection slot of client `ip`, or `None` when it holds its cap already.
+    fn slot(&self, ip: std::net::IpAddr) -> Option<ClientSlot> {
+        let mut m = match self.per_client.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        let n = m.entry(ip).or_insert(0);
+        if *n >= self.per_client_max {
+            tracing::debug!(
+                client_limit = self.per_client_max,
+                "tcp connection over the per-client cap closed"
+            );
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot {
+            map: self.per_client.clone(),
+            ip,
+        })
+    }
 }
 
 /// Releases a client's connection slot when its connection ends.
@@ -379,32 +341,35 @@ async fn tcp_accept(
             },
             _ = stop.changed() => break,
         };
-        // One client may not hold every connection: past its own cap it is closed at once.
-        let slot = {
-            let mut m = match limits.per_client.lock() {
-                Ok(m) => m,
-                Err(p) => p.into_inner(),
-            };
-            let n = m.entry(src.ip()).or_insert(0);
-            if *n >= limits.per_client_max {
-                tracing::debug!(
-                    client_limit = limits.per_client_max,
-                    "tcp connection over the per-client cap closed"
-                );
-                continue;
-            }
-            *n += 1;
-            ClientSlot {
-                map: limits.per_client.clone(),
-                ip: src.ip(),
+        // One client may not hold every connection: past its own cap it is closed at once. A
+        // trusted proxy is held to the cap of the client its header names, once it is read.
+        let proxied = limits.proxies.trusts(src.ip());
+        let slot = if proxied {
+            None
+        } else {
+            match limits.slot(src.ip()) {
+                Some(s) => Some(s),
+                None => continue,
             }
         };
         let handler = handler.clone();
         let stop = stop.clone();
-        let idle = limits.idle;
-        let contain = limits.contain.clone();
+        let lim = limits.clone();
         conns.spawn(async move {
-            tcp_connection(stream, src, (handler, contain), idle, stop).await;
+            let mut stream = stream;
+            let (client, slot) = if proxied {
+                let Some(client) = lim.proxies.tcp_header(&mut stream, src, lim.idle).await else {
+                    return;
+                };
+                let Some(slot) = lim.slot(client.ip()) else {
+                    return;
+                };
+                (client, Some(slot))
+            } else {
+                (src, slot)
+            };
+            let ctx = (handler, lim.contain.clone(), lim.proxies.clone());
+            tcp_connection(stream, (client, !proxied), ctx, lim.idle, stop).await;
             drop(slot);
             drop(permit);
         });
@@ -414,10 +379,12 @@ async fn tcp_accept(
     while conns.join_next().await.is_some() {}
 }
 
+/// Serves one connection; `src` is the client, and `sniff` drops a PROXY header from an
+/// untrusted peer where the first message would start.
 async fn tcp_connection(
     stream: tokio::net::TcpStream,
-    src: SocketAddr,
-    (handler, contain): (Handler, Containment),
+    (src, mut sniff): (SocketAddr, bool),
+    (handler, contain, proxies): (Handler, Containment, Proxies),
     idle: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -442,12 +409,18 @@ async fn tcp_connection(
             Ok(Ok(_)) => {}
             _ => break, // idle timeout, EOF or error
         }
-        let n = usize::from(u16::from_be_bytes(len));
-        let mut buf = vec![0u8; n];
-        match tokio::time::timeout(idle, rd.read_exact(&mut buf)).await {
-            Ok(Ok(_)) => {}
-            _ => break,
-        }
+        let buf = if std::mem::take(&mut sniff) {
+            match proxies.first_message(&mut rd, len, idle).await {
+                Some(buf) => buf,
+                None => break,
+            }
+        } else {
+            let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+            match tokio::time::timeout(idle, rd.read_exact(&mut buf)).await {
+                Ok(Ok(_)) => buf,
+                _ => break,
+            }
+        };
         let h = handler.clone();
         let tx = tx.clone();
         let c = contain.clone();

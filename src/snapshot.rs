@@ -103,6 +103,18 @@ pub fn summary(snap: &Snapshot, addrs: &[SocketAddr]) -> Vec<String> {
     for a in addrs {
         out.push(format!("listen    {a} (udp, tcp)"));
     }
+    let nets = |v: &[ipnet::IpNet]| v.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    let server = &snap.config.server;
+    if !server.proxy_protocol.is_empty() {
+        let n = nets(&server.proxy_protocol).join(" ");
+        out.push(format!("proxy     PROXY v2 header required from {n}"));
+    }
+    if !server.client_subnet_from.is_empty() {
+        let n = nets(&server.client_subnet_from).join(" ");
+        out.push(format!(
+            "ecs       EDNS Client Subnet names the client from {n}"
+        ));
+    }
     let upstreams = snap.upstreams.describe();
     for u in &upstreams {
         out.push(format!("upstream  {u}"));

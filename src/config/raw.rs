@@ -56,6 +56,10 @@ pub struct RawServer {
     pub tcp_max_connections_per_client: Option<Spanned<usize>>,
     /// "fast" (pixelguard's own UDP loop with a fast path) or "hickory" (hickory-server's).
     pub udp_path: Option<Spanned<String>>,
+    /// Peers (CIDRs) that put a PROXY v2 header before every datagram and connection.
+    pub proxy_protocol: Vec<Spanned<String>>,
+    /// Forwarders (CIDRs) whose EDNS Client Subnet option names the client.
+    pub client_subnet_from: Vec<Spanned<String>>,
 }
 
 /// `[upstream]`.

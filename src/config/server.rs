@@ -5,6 +5,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use ipnet::IpNet;
+
 /// `[server]`.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -22,6 +24,12 @@ pub struct ServerConfig {
     pub tcp_max_connections_per_client: usize,
     /// Serve UDP through pixelguard's own loop and fast path (`udp_path = "fast"`, the default).
     pub udp_fast_path: bool,
+    /// Peers that put a PROXY v2 header before every UDP datagram and at the start of every TCP
+    /// connection; the header's source address is the client. Empty: no peer may.
+    pub proxy_protocol: Vec<IpNet>,
+    /// Forwarders whose EDNS Client Subnet option (RFC 7871) names the client's network: from
+    /// them, the option's address is the client. Empty: ECS never picks the client.
+    pub client_subnet_from: Vec<IpNet>,
 }
 
 /// `[cache]`.

@@ -3,7 +3,7 @@
 //! or an error code answered before any stage. In this order, before anything else reads the
 //! request: a response is never answered (that is how reflection loops start); an unreadable body
 //! gets FORMERR; an opcode other than QUERY gets NOTIMP; a request without exactly one question
-//! gets FORMERR; an EDNS version above 0 gets BADVERS.
+//! gets FORMERR; an EDNS version above 0 gets BADVERS; a malformed EDNS Client Subnet gets FORMERR.
 
 use std::net::SocketAddr;
 
@@ -12,7 +12,7 @@ use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
 
-use crate::wire::Query;
+use crate::wire::{self, Query};
 
 /// An owned, decoded request; [`Decoded::view`] lends the [`Query`] the stages read.
 pub struct Decoded {
@@ -27,6 +27,7 @@ pub struct Decoded {
     qtype: u16,
     qclass: u16,
     edns: Option<(u16, bool)>,
+    ecs: Option<crate::wire::Ecs>,
     /// `Some` when the request is answered with this code before any stage.
     pub invalid: Option<ResponseCode>,
 }
@@ -56,6 +57,7 @@ impl Decoded {
             qtype: self.qtype,
             qclass: self.qclass,
             edns: self.edns,
+            ecs: self.ecs,
         }
     }
 }
@@ -85,6 +87,7 @@ pub fn decode(raw: &[u8], src: SocketAddr, tcp: bool) -> Decode {
             .edns
             .as_ref()
             .map(|e| (e.max_payload(), e.flags().dnssec_ok)),
+        ecs: None,
         invalid: None,
     };
     if meta.op_code != OpCode::Query {
@@ -108,6 +111,15 @@ pub fn decode(raw: &[u8], src: SocketAddr, tcp: bool) -> Decode {
     }
     if req.edns.as_ref().is_some_and(|e| e.version() > 0) {
         d.invalid = Some(ResponseCode::BADVERS);
+        return Decode::Request(Box::new(d));
+    }
+    // RFC 7871 §7.1.1: a malformed Client Subnet is FORMERR (and not echoed).
+    if req.edns.is_some() {
+        match wire::ecs::opt_rdata(raw).map(wire::ecs::from_options) {
+            Some(Ok(ecs)) => d.ecs = ecs,
+            Some(Err(wire::ecs::BadEcs)) => d.invalid = Some(ResponseCode::FormErr),
+            None => {}
+        }
     }
     Decode::Request(Box::new(d))
 }

@@ -112,6 +112,7 @@ impl Pipeline {
         };
         let q = parsed.view();
         let snap = self.snapshot.load();
+        let client = policy_client(&snap, client, &q);
         let mut cx = Cx::new(self, &snap, q, client);
         cx.reader = Reader::Fast;
         match chain::drive(&mut cx, 0) {
@@ -162,7 +163,8 @@ impl Pipeline {
             );
             return Some(out);
         }
-        let mut cx = Cx::new(self, &snap, q, src.ip());
+        let client = policy_client(&snap, src.ip(), &q);
+        let mut cx = Cx::new(self, &snap, q, client);
         cx.start = start;
         cx.admitted = admitted;
         let done = chain::drive_async(&mut cx).await;
@@ -224,6 +226,27 @@ impl Pipeline {
             unresolved,
             dropped,
         }
+    }
+}
+
+/// The client as zone, rate limit, query log and explain see it: the address of the request's
+/// EDNS Client Subnet when `peer` (the sender, or the source a PROXY header named) is a trusted
+/// forwarder (`server.client_subnet_from`) and the subnet is not /0 ("no client information",
+/// RFC 7871 §7.1.2); else `peer` itself. Costs nothing for a request without ECS.
+pub fn policy_client(snap: &Snapshot, peer: IpAddr, q: &wire::Query<'_>) -> IpAddr {
+    match q.ecs {
+        Some(e)
+            if e.source_prefix() > 0
+                && snap
+                    .config
+                    .server
+                    .client_subnet_from
+                    .iter()
+                    .any(|n| n.contains(&peer)) =>
+        {
+            e.ip()
+        }
+        _ => peer,
     }
 }
 

@@ -55,7 +55,8 @@ fn head(out: &mut Vec<u8>, q: &Query<'_>, rcode: ResponseCode, ad: bool, counts:
     out.extend_from_slice(q.question);
 }
 
-/// The response OPT: the client's payload clamped, the extended rcode bits, DO echoed, options.
+/// The response OPT: the client's payload clamped, the extended rcode bits, DO echoed, options
+/// (the Client Subnet echo, then EDE).
 fn opt<'o>(
     out: &mut Vec<u8>,
     q: &Query<'_>,
@@ -73,6 +74,10 @@ fn opt<'o>(
     put16(out, if q.dnssec_ok() { 0x8000 } else { 0 });
     let rd_at = out.len();
     put16(out, 0);
+    // RFC 7871 §7.2.1: a request's Client Subnet comes back with scope 0, on every answer.
+    if let Some(ecs) = &q.ecs {
+        ecs.write_echo(out);
+    }
     for (info, data) in ede {
         let data = &data[..data.len().min(EDE_TEXT_MAX + 2)];
         put16(out, EDE_CODE);

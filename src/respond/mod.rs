@@ -8,8 +8,8 @@
 //! here: RA=1; AD only when the upstream set it and the client set DO or AD; DNSSEC records
 //! only for DO clients (see [`crate::wire::keep_for_client`]); the response OPT carries the
 //! client's payload clamped to 512..=1232, its DO bit, the extended rcode bits, upstream EDE
-//! (passed through) and our EDE (RFC 8914: 15 Blocked, 17 Filtered, 3 Stale); never an A record
-//! for a non-A query.
+//! (passed through) and our EDE (RFC 8914: 15 Blocked, 17 Filtered, 3 Stale), and the request's
+//! EDNS Client Subnet echoed with scope 0 (RFC 7871); never an A record for a non-A query.
 
 mod encode;
 

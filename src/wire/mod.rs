@@ -1,12 +1,15 @@
 //! DNS wire format, below every policy: the [`Query`] view of a request and its strict parser
 //! for the UDP fast path ([`query`]), and the form in which upstream answers are kept and served
-//! ([`answer`]: built once per upstream answer, patched per client). The encoder that turns an
+//! ([`answer`]: built once per upstream answer, patched per client), and the EDNS Client Subnet
+//! of a request ([`ecs`]). The encoder that turns an
 //! answer into the bytes a client gets lives in [`crate::respond`], above the policy it encodes.
 
 pub mod answer;
+pub mod ecs;
 pub mod query;
 
 pub use answer::{WireAnswer, alias_target, build_wire, keep_for_client};
+pub use ecs::Ecs;
 pub use query::{ParsedQuery, Query, parse_query};
 
 /// The OPT pseudo-record type.

@@ -6,7 +6,7 @@
 //! Anything outside the common shape returns `None` and takes the full path (hickory's decoder),
 //! which handles every case; so this parser may be conservative, never lenient.
 
-use super::{MAX_UDP_PAYLOAD, OPT, be16};
+use super::{Ecs, MAX_UDP_PAYLOAD, OPT, be16};
 
 /// A request as the stages and the encoder see it, whichever decoder produced it.
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +34,8 @@ pub struct Query<'a> {
     pub qclass: u16,
     /// EDNS: (advertised payload, DO bit); `None` without OPT.
     pub edns: Option<(u16, bool)>,
+    /// EDNS Client Subnet (RFC 7871), echoed with scope 0 in the answer.
+    pub ecs: Option<Ecs>,
 }
 
 impl Query<'_> {
@@ -75,6 +77,8 @@ pub struct ParsedQuery<'a> {
     pub qclass: u16,
     /// EDNS: (advertised payload, DO bit); `None` without OPT.
     pub edns: Option<(u16, bool)>,
+    /// EDNS Client Subnet.
+    pub ecs: Option<Ecs>,
 }
 
 impl ParsedQuery<'_> {
@@ -97,6 +101,7 @@ impl ParsedQuery<'_> {
             qtype: self.qtype,
             qclass: self.qclass,
             edns: self.edns,
+            ecs: self.ecs,
         }
     }
 }
@@ -160,6 +165,7 @@ pub fn parse_query(raw: &[u8]) -> Option<ParsedQuery<'_>> {
         return None;
     }
     let mut edns = None;
+    let mut ecs = None;
     if arcount == 1 {
         let j = question_end;
         if *raw.get(j)? != 0 || be16(raw, j + 1)? != OPT {
@@ -174,6 +180,11 @@ pub fn parse_query(raw: &[u8]) -> Option<ParsedQuery<'_>> {
             return None;
         }
         edns = Some((payload, eflags & 0x8000 != 0));
+        // Options are read only when there are any: a plain OPT costs nothing more. A bad ECS
+        // takes the full path, which answers FORMERR.
+        if rdlen > 0 {
+            ecs = super::ecs::from_options(raw.get(j + 11..)?).ok()?;
+        }
     } else if question_end != raw.len() {
         return None;
     }
@@ -189,6 +200,7 @@ pub fn parse_query(raw: &[u8]) -> Option<ParsedQuery<'_>> {
         qtype,
         qclass,
         edns,
+        ecs,
     })
 }
 

@@ -5,8 +5,12 @@
 use super::super::raw::{RawAdmin, RawCache, RawServer};
 use std::time::Duration;
 
+use ipnet::IpNet;
+use toml::Spanned;
+
 use super::super::{self as d, AdminConfig, CacheConfig, Overrides, Secret, ServerConfig};
 use super::bounds::{self, duration, size};
+use super::zones::parse_net;
 use super::{Ctx, parse_socket_addr};
 
 /// `[server]`; `--listen` replaces `server.listen`.
@@ -42,8 +46,12 @@ pub(super) fn server(cx: &mut Ctx<'_>, raw: &RawServer, overrides: &Overrides) -
             "server.listen: no listen address; expected at least one IP:PORT",
         );
     }
+    let proxy_protocol = networks(cx, "server.proxy_protocol", &raw.proxy_protocol);
+    let client_subnet_from = networks(cx, "server.client_subnet_from", &raw.client_subnet_from);
     ServerConfig {
         listen,
+        proxy_protocol,
+        client_subnet_from,
         udp_sockets: size(
             cx,
             "server.udp_sockets",
@@ -97,6 +105,30 @@ pub(super) fn server(cx: &mut Ctx<'_>, raw: &RawServer, overrides: &Overrides) -
             }
         },
     }
+}
+
+/// A list of trusted peers' networks (`server.proxy_protocol`, `server.client_subnet_from`): each
+/// a CIDR with no host bits or a bare address (a /32 or /128), as zone networks are written. A
+/// network may be in both lists: the PROXY header is read first, and ECS is then trusted when
+/// the header's source is a trusted forwarder.
+fn networks(cx: &mut Ctx<'_>, key: &str, raw: &[Spanned<String>]) -> Vec<IpNet> {
+    let mut out: Vec<IpNet> = Vec::new();
+    for (i, n) in raw.iter().enumerate() {
+        match parse_net(n.get_ref()) {
+            Some(net) if out.contains(&net) => {
+                cx.spanned(n, format!("{key}[{i}]: {net} is listed twice"))
+            }
+            Some(net) => out.push(net),
+            None => cx.spanned(
+                n,
+                format!(
+                    "{key}[{i}]: invalid network {:?}; expected an address or a CIDR with no host bits, such as \"10.0.0.5\", \"10.0.0.0/24\" or \"fd00::53/128\"",
+                    n.get_ref()
+                ),
+            ),
+        }
+    }
+    out
 }
 
 /// `[cache]`: each duration and the entry count within its bound; min and max made consistent.

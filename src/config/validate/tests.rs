@@ -449,3 +449,50 @@ mod fuzz {
         ]
     }
 }
+
+#[test]
+fn trusted_proxies_and_forwarders() {
+    let base = Path::new("/");
+    let load = |t: &str| validate(t, "t.toml", base, &Overrides::default());
+    let text = |lines: &str| {
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:53\"]\n{lines}\n[upstream]\nservers = [\"127.0.0.1:53\"]\n"
+        )
+    };
+    // Absent: empty lists (an existing config keeps working).
+    let c = load(&text("")).unwrap();
+    assert!(c.server.proxy_protocol.is_empty() && c.server.client_subnet_from.is_empty());
+    // Bare addresses are /32 and /128; one network may be in both lists.
+    let c = load(&text(
+        "proxy_protocol = [\"10.0.0.5\", \"fd00::/64\"]\nclient_subnet_from = [\"10.0.0.5/32\"]",
+    ))
+    .unwrap();
+    assert_eq!(
+        c.server.proxy_protocol,
+        ["10.0.0.5/32".parse().unwrap(), "fd00::/64".parse().unwrap()]
+    );
+    assert_eq!(
+        c.server.client_subnet_from,
+        ["10.0.0.5/32".parse().unwrap()]
+    );
+    for (line, col, want) in [
+        (
+            "proxy_protocol = [\"10.0.0.5/33\"]",
+            19,
+            "server.proxy_protocol[0]: invalid network \"10.0.0.5/33\"; expected an address or a CIDR with no host bits, such as \"10.0.0.5\", \"10.0.0.0/24\" or \"fd00::53/128\"",
+        ),
+        (
+            "client_subnet_from = [\"10.1.2.0/16\", \"dnsmasq\"]",
+            23,
+            "server.client_subnet_from[0]: invalid network \"10.1.2.0/16\"; expected an address or a CIDR with no host bits, such as \"10.0.0.5\", \"10.0.0.0/24\" or \"fd00::53/128\"",
+        ),
+        (
+            "client_subnet_from = [\"10.1.2.53\", \"10.1.2.53/32\"]",
+            36,
+            "server.client_subnet_from[1]: 10.1.2.53/32 is listed twice",
+        ),
+    ] {
+        let e = load(&text(line)).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("t.toml:3:{col}: {want}")), "{e}");
+    }
+}
