@@ -386,8 +386,8 @@ async fn metrics_count_each_attempt_by_zone_vendor_and_mode() {
         for (k, _) in labels {
             assert!(
                 [
-                    "zone", "outcome", "vendor", "category", "mode", "list", "kind", "upstream",
-                    "result", "reason", "version", "le"
+                    "zone", "outcome", "vendor", "category", "mode", "list", "kind", "group",
+                    "upstream", "result", "reason", "version", "le"
                 ]
                 .contains(&k.as_str()),
                 "label {k} on {name}"

@@ -6,11 +6,12 @@
 //! Relative paths resolve against the config file's folder.
 //!
 //! The typed sections live beside this file, one per concern: `server` (`[server]`, `[cache]`,
-//! `[admin]`), `upstream`, `lists`, `zones`, `query_log`; `source` says where a config comes
+//! `[admin]`), `upstream`, `forward`, `lists`, `zones`, `query_log`; `source` says where a config comes
 //! from, `error` what can be wrong with it. Config is the ground layer: it imports nothing from
 //! the rest of the crate.
 
 mod error;
+mod forward;
 mod lists;
 mod query_log;
 mod raw;
@@ -25,6 +26,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use error::{ConfigError, ConfigErrors, UpstreamSyntaxError};
+pub use forward::{
+    DEFAULT_GROUP, ForwardRule, MAX_FORWARD_DOMAINS, MAX_FORWARD_NAME_LEN, MAX_FORWARD_RULES,
+};
 pub use lists::{DownloadProxy, FetchOpts, ListConfig, ListFormat, ListSource};
 pub use query_log::{ClientMode, QueryLogConfig, RecordMode};
 pub use server::{AdminConfig, CacheConfig, Secret, ServerConfig};
@@ -102,6 +106,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// `[upstream]`.
     pub upstream: UpstreamConfig,
+    /// `[forward.*]`, in name order.
+    pub forwards: Vec<ForwardRule>,
     /// `[cache]`.
     pub cache: CacheConfig,
     /// `[lists.*]`, by name.
