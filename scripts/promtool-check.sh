@@ -2,8 +2,9 @@
 # Checks the Prometheus alert rules (deploy/prometheus/alerts.yml) with promtool, the way
 # Prometheus itself will load them: syntax, PromQL, templates; then runs their unit tests
 # (deploy/prometheus/alerts.test.yml). `cargo test` (tests/observability.rs) only checks that
-# the rules use known metric names, so that it passes with the Rust toolchain alone; this script is the real check and .ci/run runs it after
-# installing Debian's `prometheus` package (which ships promtool).
+# the rules use known metric names, so that it passes with the Rust toolchain alone; this
+# script is the real check and .ci/run runs it after installing Debian's `prometheus` package
+# (which ships promtool).
 #
 # A missing promtool is a failure, never a silent skip. PIXELGUARD_SKIP_PROMTOOL=1 says
 # explicitly that the check is not wanted (then the script says so and exits 0).

@@ -45,6 +45,6 @@ pub(crate) mod record;
 pub mod respond;
 pub(crate) mod server;
 pub(crate) mod snapshot;
-pub(crate) mod upstream;
+pub mod upstream;
 pub mod wire;
 pub(crate) mod zones;

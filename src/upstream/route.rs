@@ -2,11 +2,13 @@
 //! domains to the rule's own server group instead of `[upstream]`.
 //!
 //! Representation: one hash map from every configured domain (lower case, no trailing dot) to
-//! its rule, built once per snapshot. A lookup probes the name itself, then each parent suffix
-//! in turn (`a.corp.example`, `corp.example`, `example`), so the first hit is the longest
-//! matching domain, label boundaries hold by construction (`xcorp.example` never probes
-//! `corp.example`), and a lookup costs at most one hash probe per label. With no rule the map
-//! is empty and a lookup returns before hashing anything.
+//! its rule, built once per snapshot, and a bit set of the label counts the domains have. A
+//! lookup walks the name itself, then each parent suffix in turn (`a.corp.example`,
+//! `corp.example`, `example`), so the first hit is the longest matching domain and label
+//! boundaries hold by construction (`xcorp.example` never probes `corp.example`). It hashes
+//! only the suffixes whose label count some domain has, so it costs at most one hash probe per
+//! label, and typically one or two (AD domains are mostly of one or two depths). With no rule
+//! the map is empty and a lookup returns before looking at the name.
 //!
 //! Each rule is an [`Upstreams`] of its own, built from `[upstream]`'s settings with the rule's
 //! servers, timeout, deadline and strategy, always in forward mode (also when `[upstream]`
@@ -45,6 +47,8 @@ pub struct Forwards {
     groups: Vec<Group>,
     /// Domain → index into `groups`.
     table: HashMap<Box<str>, u16, foldhash::fast::RandomState>,
+    /// Bit `n` set: some domain has `n` labels (a DNS name has at most 127).
+    depths: u128,
 }
 
 impl Forwards {
@@ -57,6 +61,7 @@ impl Forwards {
     ) -> Self {
         let mut groups = Vec::with_capacity(rules.len());
         let mut table = HashMap::default();
+        let mut depths = 0u128;
         for r in rules {
             let Ok(index) = u16::try_from(groups.len()) else {
                 // Validation bounds the number of rules far below this.
@@ -74,6 +79,7 @@ impl Forwards {
                 .and_then(|p| p.groups.iter().find(|g| *g.name == *r.name))
                 .map(|g| &g.upstreams);
             for d in &r.domains {
+                depths |= 1u128 << labels(d).min(127);
                 table.insert(Box::from(d.as_str()), index);
             }
             groups.push(Group {
@@ -82,7 +88,11 @@ impl Forwards {
                 upstreams: Upstreams::from_config(&cfg, old),
             });
         }
-        Self { groups, table }
+        Self {
+            groups,
+            table,
+            depths,
+        }
     }
 
     /// The rule for `name` (lower case, presentation form, trailing dot optional, as
@@ -94,16 +104,20 @@ impl Forwards {
             return None;
         }
         let mut rest = name.strip_suffix('.').unwrap_or(name);
-        loop {
-            if let Some((k, &i)) = self.table.get_key_value(rest) {
+        let mut n = labels(rest);
+        // Names deeper than 127 labels do not exist; nothing is probed past the bit set's end.
+        while n > 0 {
+            if n < 128
+                && self.depths & (1u128 << n) != 0
+                && let Some((k, &i)) = self.table.get_key_value(rest)
+            {
                 let group = self.groups.get(usize::from(i))?;
                 return Some(Route { group, domain: k });
             }
-            match rest.split_once('.') {
-                Some((_, parent)) => rest = parent,
-                None => return None,
-            }
+            rest = rest.split_once('.')?.1;
+            n -= 1;
         }
+        None
     }
 
     /// True when a forward rule covers `name` (lower case, as `wire::Query::name` holds it):
@@ -121,6 +135,15 @@ impl Forwards {
     /// No rule at all.
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty()
+    }
+}
+
+/// Labels of a name in presentation form without the trailing dot (0 for the root).
+fn labels(name: &str) -> usize {
+    if name.is_empty() {
+        0
+    } else {
+        name.bytes().filter(|&b| b == b'.').count() + 1
     }
 }
 
@@ -193,5 +216,28 @@ mod tests {
         // Rules always forward, also when [upstream] recurses.
         assert!(!f.groups()[0].upstreams.is_recursive());
         assert!(Forwards::default().route("corp.example").is_none());
+        // Agrees with a naive reference: the longest domain the name is, or ends with
+        // ".domain".
+        let domains = ["corp.example", "10.in-addr.arpa", "_msdcs.corp.example"];
+        let naive = |n: &str| {
+            domains
+                .iter()
+                .filter(|d| n == **d || n.ends_with(&format!(".{d}")))
+                .max_by_key(|d| d.len())
+                .copied()
+        };
+        for n in [
+            "a.b.c.d.e.f.g.corp.example",
+            "x._msdcs.corp.example",
+            "_msdcs.corp.example",
+            "msdcs.corp.example",
+            "in-addr.arpa",
+            "1.2.3.10.in-addr.arpa",
+            "10.in-addr.arpa.example",
+            "corp.example.org",
+            "a",
+        ] {
+            assert_eq!(f.route(n).map(|r| r.domain), naive(n), "{n}");
+        }
     }
 }
