@@ -322,13 +322,36 @@ async fn metrics_count_each_attempt_by_zone_vendor_and_mode() {
     assert!(value(&m, metrics::CACHE_ENTRIES, &[]).unwrap() >= 3.0);
     let up = auth.addr().to_string();
     let uq = metrics::UPSTREAM_QUERIES_TOTAL;
-    assert_metric(&m, uq, &[("upstream", &up), ("result", "ok")], 3.0);
-    assert_metric(&m, uq, &[("upstream", &up), ("result", "refused")], 2.0);
-    assert_metric(&m, uq, &[("upstream", &up), ("result", "timeout")], 0.0);
+    assert_metric(
+        &m,
+        uq,
+        &[("group", "default"), ("upstream", &up), ("result", "ok")],
+        3.0,
+    );
+    assert_metric(
+        &m,
+        uq,
+        &[
+            ("group", "default"),
+            ("upstream", &up),
+            ("result", "refused"),
+        ],
+        2.0,
+    );
+    assert_metric(
+        &m,
+        uq,
+        &[
+            ("group", "default"),
+            ("upstream", &up),
+            ("result", "timeout"),
+        ],
+        0.0,
+    );
     assert_metric(
         &m,
         &format!("{}_count", metrics::UPSTREAM_DURATION_SECONDS),
-        &[("upstream", &up)],
+        &[("group", "default"), ("upstream", &up)],
         5.0,
     );
     let d = format!("{}_count", metrics::REQUEST_DURATION_SECONDS);
