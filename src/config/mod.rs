@@ -6,12 +6,11 @@
 //! Relative paths resolve against the config file's folder.
 //!
 //! The typed sections live beside this file, one per concern: `server` (`[server]`, `[cache]`,
-//! `[admin]`), `upstream`, `forward`, `lists`, `zones`, `query_log`; `source` says where a config comes
-//! from, `error` what can be wrong with it. Config is the ground layer: it imports nothing from
-//! the rest of the crate.
+//! `[admin]`), `upstream` (with `[forward.*]`), `lists`, `zones`, `query_log`; `source` says
+//! where a config comes from, `error` what can be wrong with it. Config is the ground layer: it
+//! imports nothing from the rest of the crate.
 
 mod error;
-mod forward;
 mod lists;
 mod query_log;
 mod raw;
@@ -26,16 +25,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use error::{ConfigError, ConfigErrors, UpstreamSyntaxError};
-pub use forward::{
-    DEFAULT_GROUP, ForwardRule, MAX_FORWARD_DOMAINS, MAX_FORWARD_NAME_LEN, MAX_FORWARD_RULES,
-};
 pub use lists::{DownloadProxy, FetchOpts, ListConfig, ListFormat, ListSource};
 pub use query_log::{ClientMode, QueryLogConfig, RecordMode};
 pub use server::{AdminConfig, CacheConfig, Secret, ServerConfig};
 pub use source::{ConfigSource, Overrides};
 pub use upstream::{
-    BUILTIN_ROOT_HINTS, DOH_PATH, DOH_PORT, DOT_PORT, Strategy, UpstreamConfig, UpstreamMode,
-    UpstreamProtocol, UpstreamServer,
+    BUILTIN_ROOT_HINTS, DEFAULT_GROUP, DOH_PATH, DOH_PORT, DOT_PORT, ForwardRule,
+    MAX_FORWARD_DOMAINS, MAX_FORWARD_NAME_LEN, MAX_FORWARD_RULES, Strategy, UpstreamConfig,
+    UpstreamMode, UpstreamProtocol, UpstreamServer,
 };
 pub use validate::resolv_conf_nameservers;
 pub use zones::{BlockResponse, CatalogueMode, Mode, RateLimit, ZoneConfig};
