@@ -12,7 +12,7 @@
 //! | serve | `server`, `admin`, `explain`, `check`, `audit`, `command` | listeners (bytes in, bytes out); the admin HTTP API; the commands and their typed results |
 //! | path | `pipeline`, `snapshot` | the one chain of stages every reader runs; the immutable state it reads |
 //! | parts | `policy`, `lists`, `respond`, `record`, `metrics`, `querylog` | verdicts; lists; answers and their one encoder; recording |
-//! | ground | `cache`, `upstream`, `wire`, `ratelimit`, `matcher`, `zones`, `outcome`, `config` | raw answers; forwarding; wire forms; buckets; names; networks; closed sets; typed config |
+//! | ground | `cache`, `upstream`, `wire`, `ratelimit`, `matcher`, `zones`, `outcome`, `config` | raw answers; forwarding and forward rules; wire forms; buckets; names; networks; closed sets; typed config |
 //!
 //! Rules the table does not show: the cache and the upstreams know nothing of policy (raw
 //! answers; policy is applied per request); answer building (`respond`) is separate from sending
@@ -45,6 +45,6 @@ pub(crate) mod record;
 pub mod respond;
 pub(crate) mod server;
 pub(crate) mod snapshot;
-pub(crate) mod upstream;
+pub mod upstream;
 pub mod wire;
 pub(crate) mod zones;

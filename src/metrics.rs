@@ -33,9 +33,9 @@ pub const CACHE_HITS_TOTAL: &str = "pixelguard_cache_hits_total";
 pub const CACHE_MISSES_TOTAL: &str = "pixelguard_cache_misses_total";
 /// Answers in the cache.
 pub const CACHE_ENTRIES: &str = "pixelguard_cache_entries";
-/// Tries at an upstream, by upstream and result.
+/// Tries at an upstream, by group (`default` or a forward rule), upstream and result.
 pub const UPSTREAM_QUERIES_TOTAL: &str = "pixelguard_upstream_queries_total";
-/// Time of one try at an upstream, by upstream.
+/// Time of one try at an upstream, by group and upstream.
 pub const UPSTREAM_DURATION_SECONDS: &str = "pixelguard_upstream_duration_seconds";
 /// Names in a list (query rules plus cloak targets).
 pub const LIST_ENTRIES: &str = "pixelguard_list_entries";
@@ -165,9 +165,9 @@ pub struct Metrics {
     pub cache_misses: IntCounter,
     /// [`CACHE_ENTRIES`] (set at scrape time).
     pub cache_entries: IntGauge,
-    /// [`UPSTREAM_QUERIES_TOTAL`] {upstream, result}.
+    /// [`UPSTREAM_QUERIES_TOTAL`] {group, upstream, result}.
     pub upstream_queries: IntCounterVec,
-    /// [`UPSTREAM_DURATION_SECONDS`] {upstream}.
+    /// [`UPSTREAM_DURATION_SECONDS`] {group, upstream}.
     pub upstream_duration: HistogramVec,
     /// [`LIST_ENTRIES`] {list}.
     pub list_entries: IntGaugeVec,
@@ -289,14 +289,14 @@ impl Metrics {
             upstream_queries: counter_vec(
                 &r,
                 UPSTREAM_QUERIES_TOTAL,
-                "Tries at an upstream resolver (its configured address; \"recursive\" when resolving from the root) by result: ok, servfail, refused, timeout, empty, malformed, network, tls.",
-                &["upstream", "result"],
+                "Tries at an upstream resolver (group: \"default\" for [upstream], else the forward rule's name; upstream: its configured address, \"recursive\" when resolving from the root) by result: ok, servfail, refused, timeout, empty, malformed, network, tls.",
+                &["group", "upstream", "result"],
             ),
             upstream_duration: histogram_vec(
                 &r,
                 UPSTREAM_DURATION_SECONDS,
-                "Time of one try at an upstream resolver, whatever its result.",
-                &["upstream"],
+                "Time of one try at an upstream resolver (by group and upstream), whatever its result.",
+                &["group", "upstream"],
             ),
             list_entries: {
                 let g = IntGaugeVec::new(
@@ -499,7 +499,7 @@ mod tests {
         let m = Metrics::new();
         m.queries.with_label_values(&["kiosk", "blocked"]).inc();
         m.upstream_duration
-            .with_label_values(&["192.0.2.1:53"])
+            .with_label_values(&["default", "192.0.2.1:53"])
             .observe(0.01);
         m.list_entries.with_label_values(&["trackers"]).set(3);
         m.list_last_success
@@ -515,7 +515,7 @@ mod tests {
         m.bypass.with_label_values(&["kiosk", "ddr"]).inc();
         m.rate_limited.with_label_values(&["kiosk"]).inc();
         m.upstream_queries
-            .with_label_values(&["192.0.2.1:53", "ok"])
+            .with_label_values(&["default", "192.0.2.1:53", "ok"])
             .inc();
         let text = m.render();
         for name in ALL_NAMES {

@@ -1,6 +1,7 @@
 //! The immutable state the request path reads: config, compiled lists, zone policies, the
-//! network → zone table and the upstream set. Built off the request path by [`Snapshot::build`]
-//! and swapped in whole (arc-swap), so a query sees one consistent policy from start to end.
+//! network → zone table, the upstream set and the forward rules. Built off the request path by
+//! [`Snapshot::build`] and swapped in whole (arc-swap), so a query sees one consistent policy
+//! from start to end.
 //! [`summary`] describes a snapshot in the lines that start-up and `check` print.
 
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use crate::lists::supply::ListSupply;
 use crate::lists::{self, CompiledList};
 use crate::policy::ZonePolicy;
 use crate::upstream::Upstreams;
+use crate::upstream::route::Forwards;
 use crate::zones::{ZoneId, ZoneTable};
 
 /// Everything a query needs, immutable.
@@ -24,8 +26,11 @@ pub struct Snapshot {
     pub zones: Vec<ZonePolicy>,
     /// Client address → zone.
     pub zone_table: ZoneTable,
-    /// The upstream set.
+    /// The upstream set of `[upstream]`.
     pub upstreams: Upstreams,
+    /// The forward rules (`[forward.*]`): names under their domains go to their own servers.
+    /// `forwards.covers(name)` says whether a rule takes a name.
+    pub forwards: Forwards,
 }
 
 impl Snapshot {
@@ -81,7 +86,13 @@ impl Snapshot {
             });
         }
         let upstreams = Upstreams::from_config(&config.upstream, previous.map(|p| &p.upstreams));
+        let forwards = Forwards::build(
+            &config.forwards,
+            &config.upstream,
+            previous.map(|p| &p.forwards),
+        );
         Snapshot {
+            forwards,
             zone_table: ZoneTable::new(nets),
             zones,
             lists,
@@ -97,7 +108,8 @@ impl Snapshot {
     }
 }
 
-/// The lines printed at start-up (and by `check`): one per listener, upstream, zone and list.
+/// The lines printed at start-up (and by `check`): one per listener, upstream, forward rule,
+/// zone and list.
 pub fn summary(snap: &Snapshot, addrs: &[SocketAddr]) -> Vec<String> {
     let mut out = Vec::new();
     for a in addrs {
@@ -121,6 +133,14 @@ pub fn summary(snap: &Snapshot, addrs: &[SocketAddr]) -> Vec<String> {
     }
     if upstreams.is_empty() {
         out.push("upstream  none: every cache miss will be answered SERVFAIL".into());
+    }
+    for g in snap.forwards.groups() {
+        out.push(format!(
+            "forward   {}: {} -> {}",
+            g.name,
+            g.domains.join(", "),
+            g.upstreams.describe().join(", ")
+        ));
     }
     for z in &snap.config.zones {
         let nets: Vec<String> = z.networks.iter().map(|n| n.to_string()).collect();

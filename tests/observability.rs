@@ -322,13 +322,36 @@ async fn metrics_count_each_attempt_by_zone_vendor_and_mode() {
     assert!(value(&m, metrics::CACHE_ENTRIES, &[]).unwrap() >= 3.0);
     let up = auth.addr().to_string();
     let uq = metrics::UPSTREAM_QUERIES_TOTAL;
-    assert_metric(&m, uq, &[("upstream", &up), ("result", "ok")], 3.0);
-    assert_metric(&m, uq, &[("upstream", &up), ("result", "refused")], 2.0);
-    assert_metric(&m, uq, &[("upstream", &up), ("result", "timeout")], 0.0);
+    assert_metric(
+        &m,
+        uq,
+        &[("group", "default"), ("upstream", &up), ("result", "ok")],
+        3.0,
+    );
+    assert_metric(
+        &m,
+        uq,
+        &[
+            ("group", "default"),
+            ("upstream", &up),
+            ("result", "refused"),
+        ],
+        2.0,
+    );
+    assert_metric(
+        &m,
+        uq,
+        &[
+            ("group", "default"),
+            ("upstream", &up),
+            ("result", "timeout"),
+        ],
+        0.0,
+    );
     assert_metric(
         &m,
         &format!("{}_count", metrics::UPSTREAM_DURATION_SECONDS),
-        &[("upstream", &up)],
+        &[("group", "default"), ("upstream", &up)],
         5.0,
     );
     let d = format!("{}_count", metrics::REQUEST_DURATION_SECONDS);
@@ -386,8 +409,8 @@ async fn metrics_count_each_attempt_by_zone_vendor_and_mode() {
         for (k, _) in labels {
             assert!(
                 [
-                    "zone", "outcome", "vendor", "category", "mode", "list", "kind", "upstream",
-                    "result", "reason", "version", "le"
+                    "zone", "outcome", "vendor", "category", "mode", "list", "kind", "group",
+                    "upstream", "result", "reason", "version", "le"
                 ]
                 .contains(&k.as_str()),
                 "label {k} on {name}"

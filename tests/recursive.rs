@@ -236,7 +236,7 @@ async fn resolves_from_the_root() {
         .recorder
         .metrics()
         .upstream_queries
-        .with_label_values(&[pixelguard::metrics::UPSTREAM_RECURSIVE, "ok"])
+        .with_label_values(&["default", pixelguard::metrics::UPSTREAM_RECURSIVE, "ok"])
         .get();
     assert!(ok >= 8, "recursions counted: {ok}");
 }

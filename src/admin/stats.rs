@@ -112,18 +112,19 @@ pub fn document(rec: &Recorder, s: &Scope<'_>, top: usize) -> Value {
         })
         .collect();
     let upstreams: Vec<Value> = s
-        .upstream_servers
+        .upstream_groups
         .iter()
-        .map(|u| {
+        .flat_map(|(g, servers)| servers.iter().map(move |u| (*g, u)))
+        .map(|(g, u)| {
             let l = upstream_label(u);
             let mut r = Map::new();
             for res in UPSTREAM_RESULTS {
                 r.insert(
                     (*res).into(),
-                    Metrics::counter_value(&m.upstream_queries, &[&l, res]).into(),
+                    Metrics::counter_value(&m.upstream_queries, &[g, &l, res]).into(),
                 );
             }
-            json!({"server": l, "tries": r})
+            json!({"group": g, "server": l, "tries": r})
         })
         .collect();
     json!({

@@ -6,9 +6,9 @@
 //! Relative paths resolve against the config file's folder.
 //!
 //! The typed sections live beside this file, one per concern: `server` (`[server]`, `[cache]`,
-//! `[admin]`), `upstream`, `lists`, `zones`, `query_log`; `source` says where a config comes
-//! from, `error` what can be wrong with it. Config is the ground layer: it imports nothing from
-//! the rest of the crate.
+//! `[admin]`), `upstream` (with `[forward.*]`), `lists`, `zones`, `query_log`; `source` says
+//! where a config comes from, `error` what can be wrong with it. Config is the ground layer: it
+//! imports nothing from the rest of the crate.
 
 mod error;
 mod lists;
@@ -30,8 +30,9 @@ pub use query_log::{ClientMode, QueryLogConfig, RecordMode};
 pub use server::{AdminConfig, CacheConfig, Secret, ServerConfig};
 pub use source::{ConfigSource, Overrides};
 pub use upstream::{
-    BUILTIN_ROOT_HINTS, DOH_PATH, DOH_PORT, DOT_PORT, Strategy, UpstreamConfig, UpstreamMode,
-    UpstreamProtocol, UpstreamServer,
+    BUILTIN_ROOT_HINTS, DEFAULT_GROUP, DOH_PATH, DOH_PORT, DOT_PORT, ForwardRule,
+    MAX_FORWARD_DOMAINS, MAX_FORWARD_NAME_LEN, MAX_FORWARD_RULES, Strategy, UpstreamConfig,
+    UpstreamMode, UpstreamProtocol, UpstreamServer,
 };
 pub use validate::resolv_conf_nameservers;
 pub use zones::{BlockResponse, CatalogueMode, Mode, RateLimit, ZoneConfig};
@@ -102,6 +103,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// `[upstream]`.
     pub upstream: UpstreamConfig,
+    /// `[forward.*]`, in name order.
+    pub forwards: Vec<ForwardRule>,
     /// `[cache]`.
     pub cache: CacheConfig,
     /// `[lists.*]`, by name.

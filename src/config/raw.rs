@@ -26,6 +26,8 @@ pub struct RawConfig {
     pub list_download: RawListDownload,
     /// `[zones.NAME]`: network zones with their policy.
     pub zones: BTreeMap<String, Spanned<RawZone>>,
+    /// `[forward.NAME]`: forward rules (names under these domains go to these servers).
+    pub forward: BTreeMap<String, Spanned<RawForward>>,
     /// `[log]`: process log.
     pub log: RawLog,
     /// `[admin]`: the admin HTTP server (metrics, health, API).
@@ -107,6 +109,28 @@ impl Default for RawUpstream {
             max_inflight: None,
         }
     }
+}
+
+/// `[forward.NAME]`: a forward rule. Absent keys of the `[upstream]` kind take `[upstream]`'s
+/// values in validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawForward {
+    /// Domains whose names go to `servers` (trailing dot optional, any case).
+    #[serde(default)]
+    pub domains: Vec<Spanned<String>>,
+    /// Same syntax as `upstream.servers` (without `"system"`).
+    #[serde(default)]
+    pub servers: Vec<Spanned<String>>,
+    /// Time allowed for one try at one server.
+    #[serde(default)]
+    pub timeout: Option<Spanned<RawDuration>>,
+    /// Time allowed for all tries together.
+    #[serde(default)]
+    pub deadline: Option<Spanned<RawDuration>>,
+    /// "ordered" or "fastest".
+    #[serde(default)]
+    pub strategy: Option<Spanned<String>>,
 }
 
 /// `[cache]`; an absent key takes its default in validation.

@@ -1,6 +1,8 @@
 //! The typed `[upstream]` section: forward or recursive mode, the upstream servers and their
 //! `IP:PORT` / `tls://` / `https://` syntax, the ordering [`Strategy`], root hints and CA
-//! certificates.
+//! certificates; and the `[forward.NAME]` sections ([`ForwardRule`]: forward rules, which send
+//! the names under a rule's domains to the rule's own servers instead of `[upstream]`; the
+//! longest matching domain over all rules wins).
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -245,6 +247,36 @@ pub enum Strategy {
     Ordered,
     /// Lowest smoothed RTT first (never-measured upstreams count as fastest, so they get tried).
     Fastest,
+}
+
+// ------------ Forward rules ------------
+
+/// Longest accepted rule name (it is a metric label value).
+pub const MAX_FORWARD_NAME_LEN: usize = 32;
+/// Most domains one rule may list.
+pub const MAX_FORWARD_DOMAINS: usize = 1024;
+/// Most rules in one config.
+pub const MAX_FORWARD_RULES: usize = 256;
+/// The group name of `[upstream]` in metrics and explain; reserved as a rule name.
+pub const DEFAULT_GROUP: &str = "default";
+
+/// One `[forward.NAME]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForwardRule {
+    /// The rule's name: `[a-z0-9_-]`, at most [`MAX_FORWARD_NAME_LEN`] characters, never
+    /// [`DEFAULT_GROUP`].
+    pub name: String,
+    /// Domains whose names (the domain itself and every name below it) go to `servers`: lower
+    /// case, without the trailing dot, never the root; each in one rule only.
+    pub domains: Vec<String>,
+    /// Tried as `[upstream] servers` are (same syntax, same strategy choices); never empty.
+    pub servers: Vec<UpstreamServer>,
+    /// Per try; default `[upstream] timeout`.
+    pub timeout: Duration,
+    /// For all tries; default `[upstream] deadline`.
+    pub deadline: Duration,
+    /// How healthy servers are ordered; default `[upstream] strategy`.
+    pub strategy: Strategy,
 }
 
 #[cfg(test)]

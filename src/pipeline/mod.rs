@@ -50,8 +50,26 @@ pub fn scope(s: &Snapshot) -> Scope<'_> {
         zones: &s.zones,
         zone_configs: &s.config.zones,
         lists: &s.lists,
-        upstream_servers: s.upstreams.servers(),
+        upstream_groups: std::iter::once((crate::config::DEFAULT_GROUP, s.upstreams.servers()))
+            .chain(
+                s.forwards
+                    .groups()
+                    .iter()
+                    .map(|g| (&*g.name, g.upstreams.servers())),
+            )
+            .collect(),
         query_log: s.config.query_log.as_ref(),
+    }
+}
+
+/// Attaches an observer to every upstream group of a snapshot (`[upstream]` and each forward
+/// rule), so every try is counted under its group.
+fn observe_upstreams(recorder: &Recorder, s: &Snapshot) {
+    let ups = &s.upstreams;
+    ups.set_observer(recorder.upstream_observer(crate::config::DEFAULT_GROUP, ups.servers()));
+    for g in s.forwards.groups() {
+        let o = recorder.upstream_observer(&g.name, g.upstreams.servers());
+        g.upstreams.set_observer(o);
     }
 }
 
@@ -77,8 +95,7 @@ impl Pipeline {
         let max_inflight = snapshot.config.upstream.max_inflight;
         let recorder = Recorder::new();
         recorder.install(&scope(&snapshot), None);
-        let observer = recorder.upstream_observer(snapshot.upstreams.servers());
-        snapshot.upstreams.set_observer(observer);
+        observe_upstreams(&recorder, &snapshot);
         Self {
             snapshot: ArcSwap::from_pointee(snapshot),
             cache: Arc::new(cache),
@@ -94,10 +111,7 @@ impl Pipeline {
         self.cache.reconfigure(&snapshot.config.cache);
         let prev = self.snapshot.load_full();
         self.recorder.install(&scope(&snapshot), Some(&prev.lists));
-        let observer = self
-            .recorder
-            .upstream_observer(snapshot.upstreams.servers());
-        snapshot.upstreams.set_observer(observer);
+        observe_upstreams(&self.recorder, &snapshot);
         self.snapshot.store(Arc::new(snapshot));
     }
 

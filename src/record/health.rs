@@ -99,18 +99,23 @@ pub enum NotReady {
     },
 }
 
-/// Counts the tries of one upstream set, with that set's servers' series resolved up front.
+/// Counts the tries of one upstream set (one group: `[upstream]` or a forward rule), with that
+/// set's servers' series resolved up front.
 pub(super) struct UpstreamObserver {
+    group: Arc<str>,
     servers: Vec<(SocketAddr, [IntCounter; N_RESULTS], Histogram)>,
     metrics: Metrics,
-    health: Arc<UpstreamHealth>,
+    /// `None` for a forward rule: `/readyz` follows `[upstream]` only (a domain controller
+    /// that is down does not stop the public names from resolving).
+    health: Option<Arc<UpstreamHealth>>,
 }
 
 impl UpstreamObserver {
-    /// An observer for `servers`, their series pre-registered at zero.
+    /// An observer for `servers` of `group`, their series pre-registered at zero.
     pub(super) fn new(
         metrics: &Metrics,
-        health: Arc<UpstreamHealth>,
+        health: Option<Arc<UpstreamHealth>>,
+        group: &str,
         servers: &[SocketAddr],
     ) -> Self {
         let servers = servers
@@ -118,18 +123,23 @@ impl UpstreamObserver {
             .map(|a| {
                 let l = upstream_label(a);
                 let counters = std::array::from_fn(|i| {
-                    metrics
-                        .upstream_queries
-                        .with_label_values(&[l.as_str(), UPSTREAM_RESULTS[i]])
+                    metrics.upstream_queries.with_label_values(&[
+                        group,
+                        l.as_str(),
+                        UPSTREAM_RESULTS[i],
+                    ])
                 });
                 (
                     *a,
                     counters,
-                    metrics.upstream_duration.with_label_values(&[l.as_str()]),
+                    metrics
+                        .upstream_duration
+                        .with_label_values(&[group, l.as_str()]),
                 )
             })
             .collect();
         Self {
+            group: Arc::from(group),
             servers,
             metrics: metrics.clone(),
             health,
@@ -139,8 +149,9 @@ impl UpstreamObserver {
 
 impl TryObserver for UpstreamObserver {
     fn tried(&self, server: SocketAddr, result: &'static str, elapsed: Duration) {
-        self.health
-            .note(result == "ok" || result == "servfail" || result == "refused");
+        if let Some(h) = &self.health {
+            h.note(result == "ok" || result == "servfail" || result == "refused");
+        }
         let r = UPSTREAM_RESULTS.iter().position(|x| *x == result);
         match (self.servers.iter().find(|s| s.0 == server), r) {
             (Some((_, counters, hist)), Some(i)) => {
@@ -152,11 +163,11 @@ impl TryObserver for UpstreamObserver {
             _ => {
                 self.metrics
                     .upstream_queries
-                    .with_label_values(&[OTHER, result])
+                    .with_label_values(&[&self.group, OTHER, result])
                     .inc();
                 self.metrics
                     .upstream_duration
-                    .with_label_values(&[OTHER])
+                    .with_label_values(&[&self.group, OTHER])
                     .observe(elapsed.as_secs_f64());
             }
         }

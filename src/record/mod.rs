@@ -89,8 +89,9 @@ pub struct Scope<'a> {
     pub zone_configs: &'a [ZoneConfig],
     /// Compiled lists, indexed by list id.
     pub lists: &'a [Arc<CompiledList>],
-    /// The configured upstream servers (`upstream::RECURSOR_ADDR` in recursive mode).
-    pub upstream_servers: &'a [SocketAddr],
+    /// The upstream groups and their servers: `default` (`[upstream]`; `upstream::RECURSOR_ADDR`
+    /// in recursive mode) first, then each forward rule.
+    pub upstream_groups: Vec<(&'a str, &'a [SocketAddr])>,
     /// `[query_log]`.
     pub query_log: Option<&'a QueryLogConfig>,
 }
@@ -213,10 +214,14 @@ impl Recorder {
     /// An observer for an upstream set of `servers` (their series pre-registered at zero),
     /// counting every try and feeding [`Recorder::upstream_health`]. One per snapshot: the code
     /// installing a snapshot attaches it to that snapshot's upstreams.
-    pub fn upstream_observer(&self, servers: &[SocketAddr]) -> Arc<dyn TryObserver> {
+    /// `group` is the `group` label: `default` for `[upstream]` (whose tries alone feed
+    /// readiness), or a forward rule's name.
+    pub fn upstream_observer(&self, group: &str, servers: &[SocketAddr]) -> Arc<dyn TryObserver> {
+        let health = (group == crate::config::DEFAULT_GROUP).then(|| self.health.clone());
         Arc::new(health::UpstreamObserver::new(
             &self.metrics,
-            self.health.clone(),
+            health,
+            group,
             servers,
         ))
     }

@@ -14,6 +14,8 @@
 //! Recursion: hickory's recursor behind the same coalescing, with its answer put into a message
 //! of our own (negative answers as NXDOMAIN / NODATA with the SOA).
 //!
+//! Forward rules ([`route`]): names under a rule's domains go to the rule's own upstream set.
+//!
 //! This module knows nothing of policy: a blocked name never gets here (the pipeline answers it
 //! first), so it is never sent to any server, not even as a parent's NS probe.
 
@@ -21,6 +23,7 @@ mod encrypted;
 pub mod health;
 mod plain;
 mod recursive;
+pub mod route;
 mod tls;
 
 use std::collections::HashMap;

@@ -5,10 +5,11 @@
 //! This file holds the driver ([`validate`]: parse, then one function per section, called in
 //! the order the error messages have always come in) and the error context. Each section's
 //! checks live beside it, mirroring `raw`: `server` (`[server]`, `[cache]`, `[admin]`),
-//! `upstream`, `lists`, `zones`, `query_log`; `bounds` holds the upper bound of every duration
+//! `upstream`, `forward`, `lists`, `zones`, `query_log`; `bounds` holds the upper bound of every duration
 //! and size.
 
 mod bounds;
+mod forward;
 mod lists;
 mod query_log;
 mod server;
@@ -88,6 +89,7 @@ pub(super) fn validate(
 
     let server = server::server(&mut cx, &raw.server, overrides);
     let upstream = upstream::upstream(&mut cx, &raw.upstream, base, overrides, &server.listen);
+    let forwards = forward::forwards(&mut cx, &raw.forward, &upstream);
     let cache = server::cache(&mut cx, &raw.cache);
     let list_proxy = lists::list_download(&mut cx, &raw.list_download);
     let lists = lists::lists(&mut cx, &raw.lists, base, overrides, list_proxy.as_ref());
@@ -106,6 +108,7 @@ pub(super) fn validate(
         origin: file.to_owned(),
         server,
         upstream,
+        forwards,
         cache,
         lists,
         list_proxy,

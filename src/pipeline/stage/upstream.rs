@@ -1,8 +1,11 @@
 //! Upstream, on a cache miss: the only stage that waits on the network. Its synchronous half
-//! ([`run`]) only says whether it is needed; [`wait`] asks the upstreams (a bounded number of
-//! queries in flight), stores the answer in the cache, and falls back to a stale answer
-//! (RFC 8767) when every upstream fails, refreshing it in the background. `explain --resolve`
-//! asks the upstreams too but stores nothing.
+//! ([`run`]) only says whether it is needed; [`wait`] picks the server group (the forward rule
+//! with the longest domain covering the name, `[upstream]` otherwise), asks it (a bounded
+//! number of queries in flight), stores the answer in the cache under its question whichever
+//! group fetched it, and falls back to a stale answer (RFC 8767) when every server of the group
+//! fails, refreshing it in the background from the same group. A rule's names never fall back
+//! to `[upstream]`: the internal names of an organisation must not reach a public resolver.
+//! `explain --resolve` asks the servers too but stores nothing.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,6 +32,28 @@ pub fn run<'a>(cx: &Cx<'a>) -> Flow<'a> {
 
 /// Asks the upstreams.
 pub async fn wait<'a>(cx: &Cx<'a>) -> Flow<'a> {
+    let route = cx.snap.forwards.route(cx.q.name);
+    if let Some(r) = route {
+        cx.note(Step::Upstream, || {
+            format!(
+                "forward rule {} (domain {}): sent to {}, never to [upstream]",
+                r.group.name,
+                r.domain,
+                r.group.upstreams.describe().join(", ")
+            )
+        });
+        cx.detail(|t| {
+            t.set(
+                "forward",
+                serde_json::json!({
+                    "rule": &*r.group.name,
+                    "domain": r.domain,
+                    "servers": r.group.upstreams.servers().iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                }),
+            )
+        });
+    }
+    let upstreams = route.map_or(&cx.snap.upstreams, |r| &r.group.upstreams);
     let serving = match cx.reader {
         Reader::Explain { resolve: false } => {
             cx.note(Step::Upstream, || {
@@ -61,11 +86,11 @@ pub async fn wait<'a>(cx: &Cx<'a>) -> Flow<'a> {
         // A bounded number of upstream queries in flight: past it, a query is served stale or
         // SERVFAIL at once instead of queueing without limit.
         match p.upstream_slots.try_acquire() {
-            Ok(_permit) => cx.snap.upstreams.resolve(&question).await,
+            Ok(_permit) => upstreams.resolve(&question).await,
             Err(_) => None,
         }
     } else {
-        cx.snap.upstreams.resolve(&question).await
+        upstreams.resolve(&question).await
     };
     let failed = answer
         .as_ref()
@@ -76,7 +101,7 @@ pub async fn wait<'a>(cx: &Cx<'a>) -> Flow<'a> {
             "every upstream failed: serving the expired answer (RFC 8767)".into()
         });
         if serving {
-            refresh_in_background(p, &key, &question, &cx.snap.upstreams);
+            refresh_in_background(p, &key, &question, upstreams);
         }
         return Flow::Found(Found::Source(Source::Stale(stale)));
     }
