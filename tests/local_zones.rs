@@ -342,6 +342,11 @@ async fn explain_names_the_locally_served_zone() {
         "{}",
         ex.text
     );
+    assert!(
+        !ex.text.contains("resolved through the upstream"),
+        "{}",
+        ex.text
+    );
     assert_eq!(ex.json["outcome"], "local");
     assert_eq!(ex.json["decision"]["kind"], "local");
     assert_eq!(ex.json["local"]["zone"], "10.in-addr.arpa");

@@ -241,18 +241,28 @@ fn forwarded_by_rule(cx: &Cx<'_>) -> bool {
     false
 }
 
-/// Answers a locally served name.
-pub fn run<'a>(cx: &Cx<'a>) -> Flow<'a> {
+/// The locally served zone of the query, whatever the forward rules say (`None` when both
+/// switches are off: one test of a flag).
+fn find<'a>(cx: &Cx<'a>) -> Option<LocalZone<'a>> {
     let cfg = cx.snap.config.local;
     // IN only: another class (CH, HS) names something else.
     if !cfg.any() || cx.q.qclass != 1 {
-        return Flow::Continue;
+        return None;
     }
-    let name = cx.q.name;
-    let qtype = RecordType::from(cx.q.qtype);
-    let Some(zone) = zone_of(name, qtype, cfg) else {
+    zone_of(cx.q.name, RecordType::from(cx.q.qtype), cfg)
+}
+
+/// Whether this stage will answer the query (for the trace of the stages before it).
+pub fn serves(cx: &Cx<'_>) -> bool {
+    find(cx).is_some() && !forwarded_by_rule(cx)
+}
+
+/// Answers a locally served name.
+pub fn run<'a>(cx: &Cx<'a>) -> Flow<'a> {
+    let Some(zone) = find(cx) else {
         return Flow::Continue;
     };
+    let (name, qtype) = (cx.q.name, RecordType::from(cx.q.qtype));
     if forwarded_by_rule(cx) {
         cx.note(Step::Local, || {
             format!(
