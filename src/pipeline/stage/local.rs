@@ -158,12 +158,18 @@ const ARPA: &[&str] = &[
     "home.arpa",
 ];
 
+/// The length of the longest name in [`ARPA`] (the zone of `::1`); a unit test checks it.
+const LONGEST: usize = 72;
+
 /// The locally served zone holding `name` (lower case, no trailing dot, "" for the root) asked
 /// for `qtype`, with the switches of `cfg`.
 pub fn zone_of(name: &str, qtype: RecordType, cfg: LocalConfig) -> Option<LocalZone<'_>> {
     let special = cfg.special_names;
-    let tld = name.rsplit('.').next().unwrap_or(name);
-    let apex = &name[name.len() - tld.len()..];
+    // The last label: one backward scan for a dot (an ASCII byte, so `at` is a char boundary).
+    let at = name.bytes().rposition(|b| b == b'.').map_or(0, |i| i + 1);
+    // A special-use top-level name is its own zone's apex.
+    let tld = &name[at..];
+    let apex = tld;
     let zone = |kind, rfc| Some(LocalZone { apex, kind, rfc });
     let found = match tld {
         "arpa" => arpa_zone(name, cfg),
@@ -183,11 +189,15 @@ pub fn zone_of(name: &str, qtype: RecordType, cfg: LocalConfig) -> Option<LocalZ
     }
 }
 
-/// A zone under `arpa.`: the name's suffixes at each label boundary, looked up in [`ARPA`].
+/// A zone under `arpa.`: the name's suffixes at each label boundary, shortest first (a reverse
+/// name has up to 34 labels; its zone is found in at most 10), looked up in [`ARPA`].
 fn arpa_zone(name: &str, cfg: LocalConfig) -> Option<LocalZone<'_>> {
-    let starts = std::iter::once(0).chain(name.match_indices('.').map(|(i, _)| i + 1));
-    for at in starts {
+    let starts = name.rmatch_indices('.').map(|(i, _)| i + 1);
+    for at in starts.chain(std::iter::once(0)) {
         let suffix = &name[at..];
+        if suffix.len() > LONGEST {
+            return None;
+        }
         if ARPA.binary_search(&suffix).is_err() {
             continue;
         }
@@ -198,7 +208,7 @@ fn arpa_zone(name: &str, cfg: LocalConfig) -> Option<LocalZone<'_>> {
         } else {
             (Kind::Reverse, "RFC 6303", cfg.private_reverse)
         };
-        // The zones do not nest: the first one found is the only one.
+        // The zones do not nest (a unit test checks it): the first one found is the only one.
         return on.then_some(LocalZone {
             apex: suffix,
             kind,
@@ -323,6 +333,14 @@ mod tests {
     #[test]
     fn the_table_is_sorted_and_unique() {
         assert!(ARPA.windows(2).all(|w| w[0] < w[1]), "ARPA must be sorted");
+        assert_eq!(ARPA.iter().map(|z| z.len()).max(), Some(LONGEST));
+        for a in ARPA {
+            let nested = ARPA
+                .iter()
+                .filter(|b| a != *b && a.ends_with(&format!(".{b}")))
+                .collect::<Vec<_>>();
+            assert!(nested.is_empty(), "{a} nests in {nested:?}");
+        }
         assert_eq!(
             ARPA.iter()
                 .filter(|z| z.ends_with(".172.in-addr.arpa"))
