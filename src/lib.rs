@@ -21,8 +21,9 @@
 //! # Data flow
 //!
 //! A request enters `server` as bytes, runs through `pipeline`'s chain against the current
-//! `snapshot` (zone → rate limit → canaries → name policy → ANY → cache → upstream → answer
-//! policy), leaves through `respond::encode`, and `record` sees a copy of the outcome.
+//! `snapshot` (zone → rate limit → canaries → name policy → locally served zones → ANY → cache →
+//! upstream → answer policy), leaves through `respond::encode`, and `record` sees a copy of the
+//! outcome.
 
 pub(crate) mod admin;
 pub mod app;

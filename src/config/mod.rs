@@ -6,12 +6,13 @@
 //! Relative paths resolve against the config file's folder.
 //!
 //! The typed sections live beside this file, one per concern: `server` (`[server]`, `[cache]`,
-//! `[admin]`), `upstream` (with `[forward.*]`), `lists`, `zones`, `query_log`; `source` says
-//! where a config comes from, `error` what can be wrong with it. Config is the ground layer: it
-//! imports nothing from the rest of the crate.
+//! `[admin]`), `upstream` (with `[forward.*]`), `lists`, `zones`, `query_log`, `local`; `source`
+//! says where a config comes from, `error` what can be wrong with it. Config is the ground layer:
+//! it imports nothing from the rest of the crate.
 
 mod error;
 mod lists;
+mod local;
 mod query_log;
 mod raw;
 mod server;
@@ -26,6 +27,7 @@ use std::time::Duration;
 
 pub use error::{ConfigError, ConfigErrors, UpstreamSyntaxError};
 pub use lists::{DownloadProxy, FetchOpts, ListConfig, ListFormat, ListSource};
+pub use local::LocalConfig;
 pub use query_log::{ClientMode, QueryLogConfig, RecordMode};
 pub use server::{AdminConfig, CacheConfig, Secret, ServerConfig};
 pub use source::{ConfigSource, Overrides};
@@ -119,6 +121,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// `[query_log]`, `None` when the section is absent (no query log).
     pub query_log: Option<QueryLogConfig>,
+    /// `[local]`: the locally served zones.
+    pub local: LocalConfig,
     /// Folder for downloaded list copies.
     pub state_dir: PathBuf,
     /// Refuse to start when a remote list has neither a download nor a disk copy.

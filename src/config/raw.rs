@@ -34,6 +34,8 @@ pub struct RawConfig {
     pub admin: RawAdmin,
     /// `[query_log]`: the query log; absent = no query log.
     pub query_log: Option<Spanned<RawQueryLog>>,
+    /// `[local]`: the locally served zones (private reverse zones, special-use names).
+    pub local: RawLocal,
     /// Folder for downloaded list copies (and other state); default /var/lib/pixelguard.
     pub state_dir: Option<Spanned<String>>,
     /// Refuse to start when a remote list has neither a download nor a disk copy.
@@ -131,6 +133,25 @@ pub struct RawForward {
     /// "ordered" or "fastest".
     #[serde(default)]
     pub strategy: Option<Spanned<String>>,
+}
+
+/// `[local]`; both switches default on.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLocal {
+    /// Answer the RFC 6303 / RFC 7793 reverse zones of private and special ranges locally.
+    pub private_reverse: bool,
+    /// Answer the special-use names and single-label A / AAAA locally.
+    pub special_names: bool,
+}
+
+impl Default for RawLocal {
+    fn default() -> Self {
+        Self {
+            private_reverse: true,
+            special_names: true,
+        }
+    }
 }
 
 /// `[cache]`; an absent key takes its default in validation.

@@ -37,6 +37,8 @@ pub enum Step {
     Canary,
     /// The zone's allow and block lists against the query name.
     NamePolicy,
+    /// Locally served zones (RFC 6303 reverse zones, special-use names), answered locally.
+    Local,
     /// ANY, answered locally (RFC 8482).
     Any,
     /// The answer cache.
@@ -48,7 +50,7 @@ pub enum Step {
 }
 
 /// The chain, in order. Why each stage sits where it does:
-pub const CHAIN: [Step; 8] = [
+pub const CHAIN: [Step; 9] = [
     // Everything after this is per-zone policy; a client in no zone is refused here, before it
     // can cost anything (pixelguard is never an open resolver).
     Step::Zone,
@@ -59,6 +61,12 @@ pub const CHAIN: [Step; 8] = [
     Step::Canary,
     // Before the cache and the upstream: a blocked name must never leave.
     Step::NamePolicy,
+    // After the name policy, so that a listed name (a `wpad` rule, a tracker under `local.`)
+    // keeps the zone's block response and attribution, and a log-mode hit is still recorded;
+    // before ANY, the cache and the upstream, so that a private reverse zone or a special-use
+    // name is never forwarded (the upstream would learn the internal network) and ANY below a
+    // local zone gets the zone's answer. A forward rule covering the name wins (checked here).
+    Step::Local,
     // After the name policy, so that a blocked name stays blocked for every type; before the
     // cache, so that pixelguard is never an amplifier.
     Step::Any,
@@ -79,6 +87,7 @@ impl Step {
             Self::RateLimit => "ratelimit",
             Self::Canary => "canary",
             Self::NamePolicy => "policy",
+            Self::Local => "local",
             Self::Any => "any",
             Self::Cache => "cache",
             Self::Upstream => "upstream",
@@ -92,6 +101,7 @@ impl Step {
             Self::RateLimit => stage::ratelimit::run(cx),
             Self::Canary => stage::canary::run(cx),
             Self::NamePolicy => stage::name_policy::run(cx),
+            Self::Local => stage::local::run(cx),
             Self::Any => stage::any::run(cx),
             Self::Cache => stage::cache::run(cx),
             Self::Upstream => stage::upstream::run(cx),

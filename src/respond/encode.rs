@@ -14,7 +14,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, B
 
 use super::{
     ANY_TTL, AddrSet, Answer, BlockedShape, CANARY_TEXT, CANARY_TTL, EDE_BLOCKED, EDE_FILTERED,
-    EDE_STALE, STALE_TEXT, STALE_TTL,
+    EDE_STALE, LOCAL_TTL, Local, STALE_TEXT, STALE_TTL,
 };
 use crate::wire::{EDE_CODE, OPT, Query, WireAnswer, be16};
 
@@ -195,6 +195,7 @@ pub fn encode(out: &mut Vec<u8>, q: &Query<'_>, answer: &Answer<'_>, limit: usiz
             });
             opt(out, q, ResponseCode::NoError, no_ede());
         }
+        Answer::Local(l) => local(out, q, l),
         Answer::Upstream {
             entry,
             age,
@@ -279,6 +280,46 @@ fn blocked(out: &mut Vec<u8>, q: &Query<'_>, b: &super::Blocked<'_>) {
         soa(out, owner_at(q, b.soa_labels), b.ttl);
     }
     opt(out, q, rcode, ede);
+}
+
+/// A locally served zone's answer: AA=1 (pixelguard answers as the zone's authority, RFC 6303
+/// section 3), its records, or the SOA in authority for a negative answer (RFC 2308). Every
+/// name is a pointer into the question.
+fn local(out: &mut Vec<u8>, q: &Query<'_>, l: &Local) {
+    let r = l.records;
+    let n = r.count();
+    let negative = n == 0;
+    head(out, q, l.rcode, false, [n, u16::from(negative), 0]);
+    out[2] |= 0x04; // AA
+    let apex = owner_at(q, Some(l.apex_labels));
+    let soa = |out: &mut Vec<u8>| {
+        record(out, apex, 6, LOCAL_TTL, |out| {
+            put16(out, apex); // MNAME: the apex itself
+            out.extend_from_slice(b"\x06nobody\x07invalid\x00");
+            for v in [1, 3600, 1200, 604_800, LOCAL_TTL] {
+                put32(out, v);
+            }
+        });
+    };
+    if r.soa {
+        soa(out);
+    }
+    if r.ns {
+        record(out, apex, 2, LOCAL_TTL, |out| put16(out, apex));
+    }
+    if r.a {
+        record(out, 0xc00c, 1, LOCAL_TTL, |o| {
+            o.extend_from_slice(&[127, 0, 0, 1])
+        });
+    }
+    if r.aaaa {
+        let one = std::net::Ipv6Addr::LOCALHOST.octets();
+        record(out, 0xc00c, 28, LOCAL_TTL, |o| o.extend_from_slice(&one));
+    }
+    if negative {
+        soa(out);
+    }
+    opt(out, q, l.rcode, no_ede());
 }
 
 /// Replaces an answer too large for the client by TC=1 with the question and OPT only.

@@ -1,5 +1,5 @@
 //! Answers, as data and as bytes: the [`Answer`] a stage decides on (a blocked name, a local
-//! canary answer, RFC 8482 for ANY, an upstream answer fresh or cached or stale, a bare code), and
+//! canary answer, a locally served zone's answer, RFC 8482 for ANY, an upstream answer fresh or cached or stale, a bare code), and
 //! [`encode`], the one encoder that turns it into the bytes a client gets, on every path (UDP
 //! fast and full, TCP). The same answer therefore leaves as the same bytes whichever path served
 //! it, names compressed against the question.
@@ -36,6 +36,9 @@ pub const CANARY_TTL: u32 = 300;
 pub const ANY_TTL: u32 = 3600;
 /// TTL cap of a stale answer (RFC 8767 recommends 30 s).
 pub const STALE_TTL: u32 = 30;
+/// TTL of every record of a locally served zone (RFC 6303 section 3: the SOA's TTL and
+/// MINIMUM, 10800).
+pub const LOCAL_TTL: u32 = 10_800;
 /// EDE text of canary answers.
 pub const CANARY_TEXT: &str = "pixelguard: bypass canary";
 /// EDE text of stale answers.
@@ -57,6 +60,9 @@ pub enum Answer<'a> {
     },
     /// ANY (RFC 8482): one HINFO "RFC8482" record.
     Any,
+    /// A locally served zone (RFC 6303 reverse zones, special-use names): AA=1, its records or
+    /// a negative answer with the zone's SOA.
+    Local(Local),
     /// An upstream answer, fresh or from the cache, aged by `age` seconds, TTLs capped.
     Upstream {
         /// The answer (fresh answers are wrapped the same way cached ones are stored).
@@ -88,6 +94,44 @@ pub struct Blocked<'a> {
     pub soa_labels: Option<usize>,
     /// EDE 15 extra text, naming list and vendor.
     pub ede: String,
+}
+
+/// The answer of a locally served zone. The zone is an empty zone as RFC 6303 section 3 writes
+/// it (`@ SOA @ nobody.invalid. 1 3600 1200 604800 10800`, `@ NS @`), plus loopback addresses
+/// for `localhost.` (RFC 6761); its apex is a suffix of the question name, so every name in it
+/// is a compression pointer into the question (the client's case, no copy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Local {
+    /// NOERROR (the apex, or a name with loopback addresses) or NXDOMAIN.
+    pub rcode: ResponseCode,
+    /// Labels of the zone's apex: the owner of the SOA and NS, the SOA's MNAME, the NS target.
+    pub apex_labels: usize,
+    /// The records of the answer section; none: the SOA goes to the authority section
+    /// (NXDOMAIN, or NODATA for a type the name does not have).
+    pub records: LocalRecords,
+}
+
+/// Which records a local answer carries (in this order).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LocalRecords {
+    /// The apex SOA.
+    pub soa: bool,
+    /// The apex NS (naming the apex itself).
+    pub ns: bool,
+    /// A 127.0.0.1 at the question name.
+    pub a: bool,
+    /// AAAA ::1 at the question name.
+    pub aaaa: bool,
+}
+
+impl LocalRecords {
+    /// How many records.
+    pub fn count(self) -> u16 {
+        [self.soa, self.ns, self.a, self.aaaa]
+            .into_iter()
+            .map(u16::from)
+            .sum()
+    }
 }
 
 /// What a blocked answer comes down to, whichever the zone's response and the rule's action.
@@ -139,6 +183,7 @@ impl Answer<'_> {
             },
             Self::Canary { nxdomain: true } => ResponseCode::NXDomain,
             Self::Canary { nxdomain: false } | Self::Any => ResponseCode::NoError,
+            Self::Local(l) => l.rcode,
             Self::Upstream { entry, .. } | Self::Stale(entry) => entry.wire.rcode,
         }
     }

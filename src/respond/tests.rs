@@ -117,6 +117,69 @@ fn blocked_answers_put_the_soa_at_the_rule_and_stale_ones_say_so() {
     assert_eq!(read_ede(&m)[0].0, EDE_STALE);
 }
 
+fn local(rcode: ResponseCode, apex_labels: usize, records: LocalRecords) -> Answer<'static> {
+    Answer::Local(Local {
+        rcode,
+        apex_labels,
+        records,
+    })
+}
+
+#[test]
+fn local_answers_carry_the_zones_soa_at_its_apex() {
+    let raw = request("7.3.20.10.IN-ADDR.arpa.", 12, Some((1232, false)));
+    let p = parse_query(&raw).unwrap();
+    let q = p.view();
+    let mut out = Vec::new();
+    let nx = local(ResponseCode::NXDomain, 3, LocalRecords::default());
+    encode(&mut out, &q, &nx, 1232);
+    let m = Message::from_vec(&out).unwrap();
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+    assert!(m.metadata.authoritative);
+    assert!(m.answers.is_empty());
+    let soa = &m.authorities[0];
+    assert_eq!(soa.name.to_ascii(), "10.IN-ADDR.arpa.");
+    assert_eq!(soa.ttl, LOCAL_TTL);
+    let RData::SOA(s) = &soa.data else {
+        panic!("{soa:?}")
+    };
+    assert_eq!(s.mname.to_ascii(), "10.IN-ADDR.arpa.");
+    assert_eq!(s.rname.to_ascii(), "nobody.invalid.");
+    assert_eq!(
+        (s.serial, s.refresh, s.retry, s.expire, s.minimum),
+        (1, 3600, 1200, 604_800, 10_800)
+    );
+    // Every record kind at once (as for ANY at the apex of localhost.), names as the client
+    // spelt them.
+    let raw = request("LocalHost.", 1, None);
+    let p = parse_query(&raw).unwrap();
+    let all = LocalRecords {
+        soa: true,
+        ns: true,
+        a: true,
+        aaaa: true,
+    };
+    encode(
+        &mut out,
+        &p.view(),
+        &local(ResponseCode::NoError, 1, all),
+        512,
+    );
+    let m = Message::from_vec(&out).unwrap();
+    let types: Vec<RecordType> = m.answers.iter().map(|r| r.record_type()).collect();
+    assert_eq!(
+        types,
+        [
+            RecordType::SOA,
+            RecordType::NS,
+            RecordType::A,
+            RecordType::AAAA
+        ]
+    );
+    assert!(m.answers.iter().all(|r| r.name.to_ascii() == "LocalHost."));
+    assert!(m.authorities.is_empty());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1000))]
 
@@ -133,6 +196,8 @@ proptest! {
                 blocked(&r, None),
                 Answer::Canary { nxdomain: true },
                 Answer::Any,
+                local(ResponseCode::NXDomain, 1, LocalRecords::default()),
+                local(ResponseCode::NoError, 9, LocalRecords { soa: true, ns: true, a: true, aaaa: true }),
             ] {
                 let mut out = Vec::new();
                 encode(&mut out, &q, &a, q.udp_limit());

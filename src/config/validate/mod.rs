@@ -118,6 +118,10 @@ pub(super) fn validate(
         strict_start: raw.strict_start,
         admin,
         query_log,
+        local: super::LocalConfig {
+            private_reverse: raw.local.private_reverse,
+            special_names: raw.local.special_names,
+        },
     })
 }
 

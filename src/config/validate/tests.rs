@@ -29,6 +29,31 @@ fn sizes() {
 }
 
 #[test]
+fn local_section_defaults_on_and_points_at_bad_values() {
+    let ok = |t: &str| validate(t, "t.toml", Path::new("/etc/pg"), &Overrides::default());
+    let head = "[server]\nlisten = [\"127.0.0.1:53\"]\n[upstream]\nservers = [\"127.0.0.1:53\"]\n";
+    let c = ok(head).unwrap();
+    assert!(c.local.private_reverse && c.local.special_names);
+    let c = ok(&format!("{head}[local]\nspecial_names = false\n")).unwrap();
+    assert!(c.local.private_reverse && !c.local.special_names);
+    let e = ok(&format!("{head}[local]\nprivate_reverse = \"no\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("t.toml:6:19: invalid type"), "{e}");
+    let e = ok(&format!("{head}[local]\nspecial_name = false\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("t.toml:6:1: unknown field `special_name`"),
+        "{e}"
+    );
+    assert!(
+        e.contains("private_reverse") && e.contains("special_names"),
+        "{e}"
+    );
+}
+
+#[test]
 fn admin_and_query_log_sections() {
     let base = Path::new("/etc/pg");
     let ok = |t: &str| validate(t, "t.toml", base, &Overrides::default());

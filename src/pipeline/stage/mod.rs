@@ -5,6 +5,7 @@ pub mod answer_policy;
 pub mod any;
 pub mod cache;
 pub mod canary;
+pub mod local;
 pub mod name_policy;
 pub mod ratelimit;
 pub mod upstream;

@@ -68,7 +68,9 @@ pub fn run<'a>(cx: &Cx<'a>) -> Flow<'a> {
         }
         None => {
             cx.detail(|t| {
-                let reason = if zone.uncloak {
+                let reason = if super::local::serves(cx) {
+                    "answered by the locally served zones (below), never forwarded"
+                } else if zone.uncloak {
                     "resolved through the upstream; its answer's CNAME/SVCB targets are then checked"
                 } else {
                     "resolved through the upstream (uncloaking is off in this zone)"
