@@ -77,7 +77,7 @@ async fn a_bad_client_subnet_option_is_formerr_on_a_cache_hit_too() {
         assert_eq!(reply[..2], bad[..2], "{when}: id");
         assert_eq!(
             reply[3] & 0x0f,
-            u8::from(ResponseCode::FormErr.low()),
+            ResponseCode::FormErr.low(),
             "{when}: rcode of {reply:02x?}"
         );
         assert_eq!(reply[6..8], [0, 0], "{when}: no answer records");
