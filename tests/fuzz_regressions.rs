@@ -111,3 +111,30 @@ fn a_control_character_in_the_config_is_named() {
     assert_eq!(errors.0[0].line, 2);
     assert!(errors.0[0].message.contains("U+0007"), "{}", errors);
 }
+
+/// fuzz/regressions/wire/formerr-compressed-questions: a request with 32 questions whose names
+/// hold compression pointers. It is answered FORMERR (not exactly one question); the reply
+/// echoed the client's question bytes, pointers and all, and did not parse. An error reply now
+/// echoes a question only when there is exactly one, re-encoded without compression.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_formerr_to_many_compressed_questions_parses() {
+    let raw: &[u8] = include_bytes!("../fuzz/regressions/wire/formerr-compressed-questions");
+    let auth = AuthServer::start_test_zone();
+    let config = format!(
+        "{}[zones.lo]\nnetworks = [\"127.0.0.0/8\"]\nrate_limit = {{ qps = 0 }}\n",
+        base(&[auth.addr()])
+    );
+    let pg = pg::start(&config, &[]).await;
+    for tcp in [false, true] {
+        let reply = query_raw(pg.addr, raw, tcp, "127.0.0.1".parse().unwrap())
+            .await
+            .unwrap()
+            .expect("a FORMERR reply");
+        let m = Message::from_vec(&reply)
+            .unwrap_or_else(|e| panic!("tcp={tcp}: the reply does not parse: {e}: {reply:02x?}"));
+        assert_eq!(m.metadata.id, u16::from_be_bytes([raw[0], raw[1]]));
+        assert_eq!(m.metadata.response_code, ResponseCode::FormErr, "tcp={tcp}");
+        assert!(m.queries.is_empty(), "tcp={tcp}: no question echoed");
+    }
+    assert_eq!(auth.count(), 0, "nothing was forwarded");
+}
