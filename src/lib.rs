@@ -8,7 +8,7 @@
 //!
 //! | layer | modules | owns |
 //! |---|---|---|
-//! | face | `app`, `cli` | wiring, signals, the one reload path; arguments (`main.rs` maps results to exit codes) |
+//! | face | `app`, `cli`, `fuzzing` | wiring, signals, the one reload path; arguments (`main.rs` maps results to exit codes); the fuzz targets' entry points (feature `fuzzing`) |
 //! | serve | `server`, `admin`, `explain`, `check`, `audit`, `command` | listeners (bytes in, bytes out); the admin HTTP API; the commands and their typed results |
 //! | path | `pipeline`, `snapshot` | the one chain of stages every reader runs; the immutable state it reads |
 //! | parts | `policy`, `lists`, `respond`, `record`, `metrics`, `querylog` | verdicts; lists; answers and their one encoder; recording |
@@ -34,6 +34,9 @@ pub mod cli;
 pub mod command;
 pub mod config;
 pub mod explain;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod lists;
 pub mod matcher;
 pub mod metrics;

@@ -79,8 +79,8 @@ pub fn decode(raw: &[u8], src: SocketAddr, tcp: bool) -> Decode {
         cd: meta.checking_disabled,
         ad: meta.authentic_data,
         name: String::new(),
-        question: req.queries.as_bytes().to_vec(),
-        qdcount: u16::try_from(req.queries.len()).unwrap_or(0),
+        question: Vec::new(),
+        qdcount: 0,
         qtype: 0,
         qclass: 0,
         edns: req
@@ -90,6 +90,7 @@ pub fn decode(raw: &[u8], src: SocketAddr, tcp: bool) -> Decode {
         ecs: None,
         invalid: None,
     };
+    (d.question, d.qdcount) = echo(&req);
     if meta.op_code != OpCode::Query {
         d.invalid = Some(ResponseCode::NotImp);
         return Decode::Request(Box::new(d));
@@ -122,4 +123,19 @@ pub fn decode(raw: &[u8], src: SocketAddr, tcp: bool) -> Decode {
         }
     }
     Decode::Request(Box::new(d))
+}
+
+/// The question an error reply echoes, re-encoded without compression: a pointer in the
+/// client's bytes may point at parts of its message the reply does not carry, and the reply
+/// would not parse (found by the `wire` fuzz target: a FORMERR to 32 questions with pointers).
+/// Only a request with exactly one question has one to echo; other error replies carry none.
+fn echo(req: &Request) -> (Vec<u8>, u16) {
+    let [q] = req.queries.queries() else {
+        return (Vec::new(), 0);
+    };
+    let mut out = Vec::new();
+    match q.original().emit(&mut BinEncoder::new(&mut out)) {
+        Ok(()) => (out, 1),
+        Err(_) => (Vec::new(), 0),
+    }
 }

@@ -8,6 +8,9 @@
 
 use super::{Ecs, MAX_UDP_PAYLOAD, OPT, be16};
 
+/// EDNS option code of Client Subnet (RFC 7871).
+const ECS: u16 = 8;
+
 /// A request as the stages and the encoder see it, whichever decoder produced it.
 #[derive(Debug, Clone, Copy)]
 pub struct Query<'a> {
@@ -179,6 +182,9 @@ pub fn parse_query(raw: &[u8]) -> Option<ParsedQuery<'_>> {
         if version != 0 || ext_rcode != 0 || j + 11 + rdlen != raw.len() {
             return None;
         }
+        if !plain_options(raw.get(j + 11..)?) {
+            return None;
+        }
         edns = Some((payload, eflags & 0x8000 != 0));
         // Options are read only when there are any: a plain OPT costs nothing more. A bad ECS
         // takes the full path, which answers FORMERR.
@@ -202,6 +208,28 @@ pub fn parse_query(raw: &[u8]) -> Option<ParsedQuery<'_>> {
         edns,
         ecs,
     })
+}
+
+/// Whether the OPT record's options (its RDATA) are well formed and none of them is one that
+/// hickory's decoder validates and may reject: options exactly fill the RDATA, and there is no
+/// Client Subnet (ECS, code 8; a prefix longer than its family or an unknown family makes the
+/// whole request FORMERR on the full path). Otherwise the request takes the full path, so that
+/// the same bytes never get an answer from the fast path and FORMERR from the full path (found
+/// by the `wire` fuzz target: a bad ECS was answered from the cache, and FORMERR on a miss).
+fn plain_options(mut rdata: &[u8]) -> bool {
+    while !rdata.is_empty() {
+        let (Some(code), Some(len)) = (be16(rdata, 0), be16(rdata, 2)) else {
+            return false;
+        };
+        if code == ECS {
+            return false;
+        }
+        match rdata.get(4 + usize::from(len)..) {
+            Some(rest) => rdata = rest,
+            None => return false,
+        }
+    }
+    true
 }
 
 /// A query in wire form for tests (id 7, RD, optional EDNS payload and DO).
@@ -283,5 +311,50 @@ mod tests {
             parse_query(&build("a.example.", 1, Some((100, false))))
                 .is_some_and(|q| q.view().udp_limit() == 512)
         );
+    }
+
+    /// `build` with one EDNS option appended to its OPT record.
+    fn with_option(code: u16, data: &[u8]) -> Vec<u8> {
+        let mut raw = build("www.example.com.", 1, Some((1232, false)));
+        let n = raw.len();
+        let rdlen = u16::try_from(4 + data.len()).unwrap();
+        raw[n - 2..].copy_from_slice(&rdlen.to_be_bytes());
+        raw.extend_from_slice(&code.to_be_bytes());
+        raw.extend_from_slice(&u16::try_from(data.len()).unwrap().to_be_bytes());
+        raw.extend_from_slice(data);
+        raw
+    }
+
+    /// Regression (fuzz target `wire`, input fuzz/regressions/wire/ecs-prefix-40): an ECS option whose
+    /// prefix is longer than its family makes hickory reject the request (FORMERR on the full
+    /// path); the fast path took it and answered from the cache. Whatever hickory rejects must
+    /// take the full path; options the fast path can skip safely stay on it.
+    #[test]
+    fn options_hickory_may_reject_take_the_full_path() {
+        let bad_ecs = with_option(ECS, &[0, 1, 40, 0, 192, 0, 2]);
+        assert!(Message::from_vec(&bad_ecs).is_err(), "hickory rejects it");
+        assert!(parse_query(&bad_ecs).is_none());
+        let good_ecs = with_option(ECS, &[0, 1, 24, 0, 192, 0, 2]);
+        assert!(Message::from_vec(&good_ecs).is_ok());
+        assert!(
+            parse_query(&good_ecs).is_none(),
+            "ECS is left to the full path"
+        );
+        let cookie = with_option(10, &[1, 2, 3, 4, 5, 6, 7, 8]);
+        assert!(Message::from_vec(&cookie).is_ok());
+        assert!(
+            parse_query(&cookie).is_some(),
+            "a client cookie stays on the fast path"
+        );
+        // An option running past the RDATA, and a stray byte after the last option.
+        let mut overrun = with_option(10, &[1, 2, 3, 4, 5, 6, 7, 8]);
+        let n = overrun.len();
+        overrun[n - 9] = 9;
+        assert!(parse_query(&overrun).is_none());
+        let mut stray = with_option(12, &[0, 0]);
+        let n = stray.len();
+        stray[n - 7] += 1; // RDLENGTH one more than the option
+        stray.push(0);
+        assert!(parse_query(&stray).is_none());
     }
 }
