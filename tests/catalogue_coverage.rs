@@ -8,7 +8,7 @@
 //! - before issue 17 (catalogue at commit 8a262eb, 22 vendors): 7 blocked by default (33%), 1
 //!   more in strict zones, 2 named only: 10 of 21 (48%) named with a vendor. (at-o.net was a
 //!   CNAME-cloak target then, matched only inside CNAME chains.)
-//! - after (115 vendors): 15 blocked by default (71%), 2 more in strict zones, 4 named only
+//! - after (113 vendors): 15 blocked by default (71%), 2 more in strict zones, 4 named only
 //!   (www.facebook.com, www.google.com, youtube.com, twitter.com: services people need):
 //!   21 of 21 (100%) named. The test asserts at least 95% named and 70% blocked by default.
 //!
