@@ -196,7 +196,7 @@ pub fn load(cfg: &ListConfig) -> CompiledList {
                 if let Err(e) = reader.read_to_end(&mut bytes) {
                     return empty(format, format!("cannot read {}: {e}", path.display()));
                 }
-                let mut list = compile_owned(name, cfg.source.clone(), format, &bytes, path);
+                let mut list = owners::compile(name, cfg.source.clone(), format, &bytes, path);
                 list.stamp = file_stamp(path);
                 return list;
             }
@@ -249,7 +249,7 @@ pub fn compile_bytes(cfg: &ListConfig, bytes: &[u8], label: &std::path::Path) ->
         .format
         .unwrap_or_else(|| guess(bytes, label.extension().and_then(|e| e.to_str())));
     if matches!(format, ListFormat::Disconnect | ListFormat::TrackerRadar) {
-        return compile_owned(name, cfg.source.clone(), format, bytes, label);
+        return owners::compile(name, cfg.source.clone(), format, bytes, label);
     }
     if format == ListFormat::Catalogue {
         let text = String::from_utf8_lossy(bytes);
@@ -341,80 +341,6 @@ fn compile_rules(
         matcher: b.build(),
         cloak: Matcher::empty(),
         attrs: Vec::new(),
-        report,
-        error,
-        stamp: None,
-        base: None,
-    }
-}
-
-/// Compiles a Disconnect or Tracker Radar list: every domain carries its owner; domains the list
-/// only names (Disconnect `Content`, Tracker Radar entity properties) have no action.
-fn compile_owned(
-    name: Arc<str>,
-    source: ListSource,
-    format: ListFormat,
-    bytes: &[u8],
-    path: &std::path::Path,
-) -> CompiledList {
-    let parsed = if format == ListFormat::Disconnect {
-        owners::parse_disconnect(bytes)
-    } else {
-        owners::parse_tracker_radar(bytes)
-    };
-    let (list, error) = match parsed {
-        Ok(l) => (l, None),
-        Err(e) => (
-            owners::OwnedList::default(),
-            Some(format!("{}: {e}", path.display())),
-        ),
-    };
-    let mut attrs: Vec<Attr> = Vec::new();
-    let mut index: std::collections::HashMap<(String, &'static str), u32> = Default::default();
-    let mut b = MatcherBuilder::with_capacity(list.entries.len());
-    for o in &list.entries {
-        let vendor = slug(&o.owner);
-        let key = (vendor, o.category);
-        let next = attrs.len();
-        let attr = *index.entry(key.clone()).or_insert_with(|| {
-            attrs.push(Attr {
-                vendor: Arc::from(if key.0.is_empty() {
-                    "other"
-                } else {
-                    key.0.as_str()
-                }),
-                category: o.category,
-                status: HostStatus::Block,
-            });
-            u32::try_from(next).unwrap_or(u32::MAX)
-        });
-        let action = if o.block { code::BLOCK } else { code::NONE };
-        // A blocking entry beats a naming-only one for the same domain.
-        b.insert(
-            &o.domain,
-            payload(action, action, Some(attr)),
-            |old, new| {
-                if old & 0xff == 0 { new } else { old }
-            },
-        );
-    }
-    let mut report = ParseReport {
-        rules: list.entries.len() as u64,
-        lines: (list.entries.len() + list.skipped.len()) as u64,
-        ..ParseReport::default()
-    };
-    if !list.skipped.is_empty() {
-        report
-            .skipped_by_reason
-            .insert("invalid_entry", list.skipped.len() as u64);
-    }
-    CompiledList {
-        name,
-        source,
-        format,
-        matcher: b.build(),
-        cloak: Matcher::empty(),
-        attrs,
         report,
         error,
         stamp: None,

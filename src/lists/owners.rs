@@ -9,9 +9,15 @@
 //! lists every domain a company owns, trackers or not, so it only names owners, while a domain
 //! file describes one tracker domain, which it blocks.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
-use super::name;
+use super::catalogue::HostStatus;
+use super::parse::ParseReport;
+use super::{Attr, CompiledList, code, name, payload, slug};
+use crate::config::{ListFormat, ListSource};
+use crate::matcher::{Matcher, MatcherBuilder};
 
 /// One domain of an ownership list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,6 +202,80 @@ pub fn looks_like_tracker_radar(head: &str) -> bool {
     let t = head.trim_start();
     (t.starts_with('{') || t.starts_with('['))
         && (head.contains("\"properties\"") || head.contains("\"owner\""))
+}
+
+/// Compiles a Disconnect or Tracker Radar list: every domain carries its owner; domains the list
+/// only names (Disconnect `Content`, Tracker Radar entity properties) have no action.
+pub(super) fn compile(
+    name: Arc<str>,
+    source: ListSource,
+    format: ListFormat,
+    bytes: &[u8],
+    path: &std::path::Path,
+) -> CompiledList {
+    let parsed = if format == ListFormat::Disconnect {
+        parse_disconnect(bytes)
+    } else {
+        parse_tracker_radar(bytes)
+    };
+    let (list, error) = match parsed {
+        Ok(l) => (l, None),
+        Err(e) => (
+            OwnedList::default(),
+            Some(format!("{}: {e}", path.display())),
+        ),
+    };
+    let mut attrs: Vec<Attr> = Vec::new();
+    let mut index: std::collections::HashMap<(String, &'static str), u32> = Default::default();
+    let mut b = MatcherBuilder::with_capacity(list.entries.len());
+    for o in &list.entries {
+        let vendor = slug(&o.owner);
+        let key = (vendor, o.category);
+        let next = attrs.len();
+        let attr = *index.entry(key.clone()).or_insert_with(|| {
+            attrs.push(Attr {
+                vendor: Arc::from(if key.0.is_empty() {
+                    "other"
+                } else {
+                    key.0.as_str()
+                }),
+                category: o.category,
+                status: HostStatus::Block,
+            });
+            u32::try_from(next).unwrap_or(u32::MAX)
+        });
+        let action = if o.block { code::BLOCK } else { code::NONE };
+        // A blocking entry beats a naming-only one for the same domain.
+        b.insert(
+            &o.domain,
+            payload(action, action, Some(attr)),
+            |old, new| {
+                if old & 0xff == 0 { new } else { old }
+            },
+        );
+    }
+    let mut report = ParseReport {
+        rules: list.entries.len() as u64,
+        lines: (list.entries.len() + list.skipped.len()) as u64,
+        ..ParseReport::default()
+    };
+    if !list.skipped.is_empty() {
+        report
+            .skipped_by_reason
+            .insert("invalid_entry", list.skipped.len() as u64);
+    }
+    CompiledList {
+        name,
+        source,
+        format,
+        matcher: b.build(),
+        cloak: Matcher::empty(),
+        attrs,
+        report,
+        error,
+        stamp: None,
+        base: None,
+    }
 }
 
 #[cfg(test)]
