@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use pixelguard::app::{App, StartError};
-use pixelguard::cli::{Cli, Command, ListsAction, exit};
+use pixelguard::cli::{CatalogueAction, Cli, Command, ListsAction, exit};
 use pixelguard::command::{AuditFailure, CommandError, Outcome};
 use pixelguard::config::{ConfigSource, Overrides};
 
@@ -52,6 +52,22 @@ fn main() -> ExitCode {
             matches!(action, ListsAction::Update),
         )),
         Command::Audit(args) => pixelguard::audit::run(&source, &args).map_err(Failure::from),
+        Command::Catalogue {
+            action:
+                CatalogueAction::Check {
+                    against,
+                    catalogue,
+                    max_age_days,
+                    today,
+                },
+        } => done(pixelguard::lists::catalogue::check::run(
+            catalogue.as_deref(),
+            &pixelguard::lists::catalogue::check::CheckOptions {
+                against,
+                max_age_days,
+                today,
+            },
+        )),
         Command::Explain {
             client,
             name,
@@ -82,7 +98,7 @@ fn exit_code(result: Result<Outcome, Failure>) -> i32 {
     match e {
         Failure::Command(c) => match c {
             CommandError::Config(_) | CommandError::ListsWithoutContent(_) => exit::CONFIG,
-            CommandError::UnknownQueryType(_) => exit::USAGE,
+            CommandError::UnknownQueryType(_) | CommandError::Catalogue(_) => exit::USAGE,
             CommandError::Runtime(_) | CommandError::NothingAudited => exit::RUNTIME,
             CommandError::Audit { kind, .. } => match kind {
                 AuditFailure::Catalogue => exit::CONFIG,

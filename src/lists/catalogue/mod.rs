@@ -16,6 +16,7 @@
 
 #[cfg(test)]
 mod breadth_tests;
+pub mod check;
 mod entries;
 mod schema;
 #[cfg(test)]
