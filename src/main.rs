@@ -8,6 +8,7 @@ use pixelguard::app::{App, StartError};
 use pixelguard::cli::{CatalogueAction, Cli, Command, ListsAction, exit};
 use pixelguard::command::{AuditFailure, CommandError, Outcome};
 use pixelguard::config::{ConfigSource, Overrides};
+use pixelguard::lists::catalogue::check::CheckOptions;
 
 fn init_logging(level: Option<&str>) {
     // hickory's per-query INFO lines cost ~30% CPU (notes P2): keep them at warn unless asked.
@@ -60,9 +61,9 @@ fn main() -> ExitCode {
                     max_age_days,
                     today,
                 },
-        } => done(pixelguard::lists::catalogue::check::run(
+        } => done(catalogue_check(
             catalogue.as_deref(),
-            &pixelguard::lists::catalogue::check::CheckOptions {
+            &CheckOptions {
                 against,
                 max_age_days,
                 today,
@@ -78,6 +79,17 @@ fn main() -> ExitCode {
         )),
     };
     ExitCode::from(u8::try_from(exit_code(result)).unwrap_or(1))
+}
+
+/// `pixelguard catalogue check`: prints the report.
+fn catalogue_check(
+    catalogue: Option<&std::path::Path>,
+    opts: &CheckOptions,
+) -> Result<(), CommandError> {
+    let report = pixelguard::lists::catalogue::check::run(catalogue, opts)
+        .map_err(CommandError::Catalogue)?;
+    print!("{report}");
+    Ok(())
 }
 
 /// A command without findings: done when it did not fail.

@@ -10,7 +10,6 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::{Catalogue, Vendor};
-use crate::command::CommandError;
 use crate::lists::owners::{self, OwnedList};
 
 /// What to check against.
@@ -221,20 +220,16 @@ pub fn check(c: &Catalogue, opts: &CheckOptions) -> Result<CheckReport, String> 
 }
 
 /// `pixelguard catalogue check`: checks the built-in catalogue (or `catalogue`, a TOML file) and
-/// prints the report.
-pub fn run(catalogue: Option<&Path>, opts: &CheckOptions) -> Result<(), CommandError> {
+/// returns the report to print, or why it could not run.
+pub fn run(catalogue: Option<&Path>, opts: &CheckOptions) -> Result<String, String> {
     let c = match catalogue {
-        None => Catalogue::builtin().map_err(|e| CommandError::Catalogue(e.to_string()))?,
+        None => Catalogue::builtin().map_err(|e| e.to_string())?,
         Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| CommandError::Catalogue(format!("{}: {e}", p.display())))?;
-            Catalogue::parse(&text)
-                .map_err(|e| CommandError::Catalogue(format!("{}: {e}", p.display())))?
+            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            Catalogue::parse(&text).map_err(|e| format!("{}: {e}", p.display()))?
         }
     };
-    let report = check(&c, opts).map_err(CommandError::Catalogue)?;
-    print!("{}", report.render(opts.max_age_days));
-    Ok(())
+    Ok(check(&c, opts)?.render(opts.max_age_days))
 }
 
 impl CheckReport {
