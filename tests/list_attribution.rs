@@ -10,8 +10,10 @@ mod support;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
+use std::time::Duration;
 use support::pg::{self, base};
-use support::{AuthServer, QueryOpts, ede, query};
+
+use support::{AuthServer, QueryOpts, ede, poll_until, query};
 
 const DISCONNECT: &str = include_str!("data/owners/disconnect-services-sample.json");
 const TR_DOMAIN: &str = include_str!("data/owners/tracker-radar/mouseflow.com.json");
@@ -110,6 +112,31 @@ async fn disconnect_alone_names_owners_the_catalogue_does_not_load() {
         ede_of(&pg, "cdn.mouseflow.com.").await,
         one("pixelguard: plain")
     );
+
+    // The metrics carry the same vendor (the label no catalogue has: Disconnect's company).
+    let url = format!(
+        "http://{}/metrics",
+        pg.app.admin_addr.expect("admin server bound")
+    );
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .no_proxy()
+        .build()
+        .unwrap();
+    poll_until(Duration::from_secs(5), "the attempt is counted", || {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let text = http.get(&url).send().await.unwrap().text().await.unwrap();
+            text.lines().any(|l| {
+                l.starts_with("pixelguard_tracker_attempts_total{")
+                    && l.contains("vendor=\"the_trade_desk\"")
+                    && l.contains("category=\"advertising\"")
+                    && l.contains("zone=\"nx\"")
+                    && l.ends_with(" 1")
+            })
+        }
+    })
+    .await;
 }
 
 #[tokio::test]
