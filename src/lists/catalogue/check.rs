@@ -46,9 +46,25 @@ fn squash(s: &str) -> String {
 
 /// True when a list's owner name is this vendor: it equals the vendor id or a company named in
 /// parentheses ("Smartlook (Cisco)" for "Cisco"), or (four letters or more) the display name's
-/// first word or its start.
+/// first word or its start. A trailing "Group", "Inc", "Ltd" and the like is ignored.
 pub fn same_owner(v: &Vendor, owner: &str) -> bool {
-    let o = squash(owner);
+    let mut o = squash(owner);
+    for suffix in [
+        "group",
+        "inc",
+        "ltd",
+        "limited",
+        "corporation",
+        "corp",
+        "llc",
+        "gmbh",
+        "plc",
+    ] {
+        if o.len() > suffix.len() + 3 && o.ends_with(suffix) {
+            o.truncate(o.len() - suffix.len());
+            break;
+        }
+    }
     if o.len() < 3 {
         return false;
     }
@@ -295,6 +311,9 @@ mod tests {
         let ias = vendor("ias", "Integral Ad Science");
         assert!(!same_owner(&ias, "Digital Media Solutions"));
         assert!(same_owner(&ias, "Integral Ad Science"));
+        let dd = vendor("dotdigital", "Dotdigital");
+        assert!(same_owner(&dd, "dotdigital Group"));
+        assert!(same_owner(&vendor("comscore", "Comscore"), "comScore, Inc"));
         let ttd = vendor(
             "thetradedesk",
             "The Trade Desk (incl. Unified ID 2.0 / EUID)",
