@@ -85,6 +85,33 @@ pub enum Command {
     },
     /// Find tracking pixels on the organisation's own web pages (crawl, or saved HTML / HAR).
     Audit(crate::audit::AuditArgs),
+    /// Work with the tracker catalogue.
+    Catalogue {
+        /// What to do.
+        #[command(subcommand)]
+        action: CatalogueAction,
+    },
+}
+
+/// `pixelguard catalogue ...`.
+#[derive(Debug, Subcommand)]
+pub enum CatalogueAction {
+    /// Report catalogue hosts that ownership lists give to another owner, tracker domains of
+    /// catalogue vendors missing from the catalogue, and vendors with old or undated sources.
+    Check {
+        /// A Disconnect services.json or Tracker Radar JSON file (repeatable).
+        #[arg(long, value_name = "FILE")]
+        against: Vec<PathBuf>,
+        /// Check this catalogue file instead of the built-in one.
+        #[arg(long, value_name = "FILE")]
+        catalogue: Option<PathBuf>,
+        /// A vendor is stale when its newest dated source is older than this.
+        #[arg(long, default_value_t = 365)]
+        max_age_days: u32,
+        /// Today's date, YYYY-MM-DD (default: the system clock).
+        #[arg(long, value_name = "DATE")]
+        today: Option<String>,
+    },
 }
 
 /// `pixelguard lists ...`.

@@ -37,6 +37,10 @@ pub enum CommandError {
         /// What went wrong.
         message: String,
     },
+    /// `catalogue check`: a catalogue or list file that cannot be used, or a bad `--today`
+    /// (exit 2).
+    #[error("pixelguard catalogue check: {0}")]
+    Catalogue(String),
     /// `audit` ran, but no page could be audited (exit 3); the report on stdout says why.
     #[error("pixelguard audit: no page could be audited")]
     NothingAudited,

@@ -5,9 +5,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use pixelguard::app::{App, StartError};
-use pixelguard::cli::{Cli, Command, ListsAction, exit};
+use pixelguard::cli::{CatalogueAction, Cli, Command, ListsAction, exit};
 use pixelguard::command::{AuditFailure, CommandError, Outcome};
 use pixelguard::config::{ConfigSource, Overrides};
+use pixelguard::lists::catalogue::check::CheckOptions;
 
 fn init_logging(level: Option<&str>) {
     // hickory's per-query INFO lines cost ~30% CPU (notes P2): keep them at warn unless asked.
@@ -52,6 +53,22 @@ fn main() -> ExitCode {
             matches!(action, ListsAction::Update),
         )),
         Command::Audit(args) => pixelguard::audit::run(&source, &args).map_err(Failure::from),
+        Command::Catalogue {
+            action:
+                CatalogueAction::Check {
+                    against,
+                    catalogue,
+                    max_age_days,
+                    today,
+                },
+        } => done(catalogue_check(
+            catalogue.as_deref(),
+            &CheckOptions {
+                against,
+                max_age_days,
+                today,
+            },
+        )),
         Command::Explain {
             client,
             name,
@@ -62,6 +79,17 @@ fn main() -> ExitCode {
         )),
     };
     ExitCode::from(u8::try_from(exit_code(result)).unwrap_or(1))
+}
+
+/// `pixelguard catalogue check`: prints the report.
+fn catalogue_check(
+    catalogue: Option<&std::path::Path>,
+    opts: &CheckOptions,
+) -> Result<(), CommandError> {
+    let report = pixelguard::lists::catalogue::check::run(catalogue, opts)
+        .map_err(CommandError::Catalogue)?;
+    print!("{report}");
+    Ok(())
 }
 
 /// A command without findings: done when it did not fail.
@@ -82,7 +110,7 @@ fn exit_code(result: Result<Outcome, Failure>) -> i32 {
     match e {
         Failure::Command(c) => match c {
             CommandError::Config(_) | CommandError::ListsWithoutContent(_) => exit::CONFIG,
-            CommandError::UnknownQueryType(_) => exit::USAGE,
+            CommandError::UnknownQueryType(_) | CommandError::Catalogue(_) => exit::USAGE,
             CommandError::Runtime(_) | CommandError::NothingAudited => exit::RUNTIME,
             CommandError::Audit { kind, .. } => match kind {
                 AuditFailure::Catalogue => exit::CONFIG,

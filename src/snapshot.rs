@@ -57,6 +57,8 @@ impl Snapshot {
             index.insert(name.clone(), lists.len() as u16);
             lists.push(list);
         }
+        // Vendors for lists that carry none, from the loaded catalogue-like lists (once per build).
+        lists::attribute::apply(&mut lists);
         let mut zones = Vec::new();
         let mut nets = Vec::new();
         for (i, z) in config.zones.iter().enumerate() {

@@ -44,6 +44,10 @@ pub enum ListFormat {
     Rpz,
     /// The TOML tracker catalogue.
     Catalogue,
+    /// Disconnect's `services.json` (blocks and names owners).
+    Disconnect,
+    /// DuckDuckGo Tracker Radar entity/domain JSON (names owners; domain files block).
+    TrackerRadar,
 }
 
 impl ListFormat {
@@ -55,6 +59,8 @@ impl ListFormat {
             Self::Adblock => "adblock",
             Self::Rpz => "rpz",
             Self::Catalogue => "catalogue",
+            Self::Disconnect => "disconnect",
+            Self::TrackerRadar => "tracker-radar",
         }
     }
 }

@@ -3,9 +3,11 @@
 //! `parse`; a list whose source cannot be read is reported (`CompiledList::error`) and compiles
 //! empty, so that one missing file never takes the daemon down with it.
 
+pub mod attribute;
 pub mod catalogue;
 pub mod doh;
 pub mod name;
+pub mod owners;
 pub mod parse;
 pub mod supply;
 
@@ -107,6 +109,9 @@ pub struct CompiledList {
     /// For file sources: (modification time, length) when read, so an unchanged file is not
     /// parsed again on reload.
     pub stamp: Option<(std::time::SystemTime, u64)>,
+    /// Set when [`attribute::apply`] added vendors to this list: the list as compiled, and a key
+    /// of the owner lists used.
+    pub base: Option<(Arc<CompiledList>, u64)>,
 }
 
 impl CompiledList {
@@ -145,6 +150,7 @@ pub fn load(cfg: &ListConfig) -> CompiledList {
         report: ParseReport::default(),
         error: Some(error),
         stamp: None,
+        base: None,
     };
     match &cfg.source {
         ListSource::Builtin(b) => {
@@ -185,6 +191,15 @@ pub fn load(cfg: &ListConfig) -> CompiledList {
                     }
                 },
             };
+            if matches!(format, ListFormat::Disconnect | ListFormat::TrackerRadar) {
+                let mut bytes = Vec::new();
+                if let Err(e) = reader.read_to_end(&mut bytes) {
+                    return empty(format, format!("cannot read {}: {e}", path.display()));
+                }
+                let mut list = owners::compile(name, cfg.source.clone(), format, &bytes, path);
+                list.stamp = file_stamp(path);
+                return list;
+            }
             if format == ListFormat::Catalogue {
                 let mut text = String::new();
                 if let Err(e) = reader.read_to_string(&mut text) {
@@ -213,7 +228,10 @@ pub fn parser_format(f: ListFormat) -> parse::Format {
         ListFormat::Hosts => parse::Format::Hosts,
         ListFormat::Adblock => parse::Format::Adblock,
         ListFormat::Rpz => parse::Format::Rpz,
-        ListFormat::Domains | ListFormat::Catalogue => parse::Format::Domains,
+        ListFormat::Domains
+        | ListFormat::Catalogue
+        | ListFormat::Disconnect
+        | ListFormat::TrackerRadar => parse::Format::Domains,
     }
 }
 
@@ -230,6 +248,9 @@ pub fn compile_bytes(cfg: &ListConfig, bytes: &[u8], label: &std::path::Path) ->
     let format = cfg
         .format
         .unwrap_or_else(|| guess(bytes, label.extension().and_then(|e| e.to_str())));
+    if matches!(format, ListFormat::Disconnect | ListFormat::TrackerRadar) {
+        return owners::compile(name, cfg.source.clone(), format, bytes, label);
+    }
     if format == ListFormat::Catalogue {
         let text = String::from_utf8_lossy(bytes);
         return match Catalogue::parse(&text) {
@@ -244,6 +265,7 @@ pub fn compile_bytes(cfg: &ListConfig, bytes: &[u8], label: &std::path::Path) ->
                 report: ParseReport::default(),
                 error: Some(format!("{}: {e}", label.display())),
                 stamp: None,
+                base: None,
             },
         };
     }
@@ -254,6 +276,12 @@ fn guess(head: &[u8], ext: Option<&str>) -> ListFormat {
     let text = String::from_utf8_lossy(&head[..head.len().min(8192)]);
     if ext == Some("toml") || text.contains("[vendor.") {
         return ListFormat::Catalogue;
+    }
+    if owners::looks_like_disconnect(&text) {
+        return ListFormat::Disconnect;
+    }
+    if owners::looks_like_tracker_radar(&text) {
+        return ListFormat::TrackerRadar;
     }
     match parse::guess_format(head) {
         parse::Format::Domains => ListFormat::Domains,
@@ -316,6 +344,7 @@ fn compile_rules(
         report,
         error,
         stamp: None,
+        base: None,
     }
 }
 
@@ -368,6 +397,7 @@ fn compile_catalogue(name: Arc<str>, source: ListSource, c: &Catalogue) -> Compi
         report,
         error: None,
         stamp: None,
+        base: None,
     }
 }
 

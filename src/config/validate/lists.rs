@@ -74,7 +74,7 @@ pub(super) fn lists(
                 None => {
                     cx.spanned(
                         f,
-                        format!("lists.{name}.format: unknown format {:?}; expected domains, hosts, adblock, rpz or catalogue", f.get_ref()),
+                        format!("lists.{name}.format: unknown format {:?}; expected domains, hosts, adblock, rpz, catalogue, disconnect or tracker-radar", f.get_ref()),
                     );
                     None
                 }
@@ -226,6 +226,8 @@ fn parse_format(s: &str) -> Option<ListFormat> {
         "adblock" => ListFormat::Adblock,
         "rpz" => ListFormat::Rpz,
         "catalogue" => ListFormat::Catalogue,
+        "disconnect" => ListFormat::Disconnect,
+        "tracker-radar" => ListFormat::TrackerRadar,
         _ => return None,
     })
 }

@@ -14,6 +14,9 @@
 //! lookups ([`Catalogue::blockable`], [`host_line`], ...). `entries` holds the entry types,
 //! `schema` the TOML file's serde shape and `validate` the checks that turn it into a catalogue.
 
+#[cfg(test)]
+mod breadth_tests;
+pub mod check;
 mod entries;
 mod schema;
 #[cfg(test)]
@@ -69,7 +72,8 @@ impl Catalogue {
     /// (see [`name::normalize`]); every vendor has a name and at least one category; every
     /// category has at least one host and one source; every source tag is defined in
     /// `[sources]`; no `block` or `caution` host equals a `shared` host, and no `block` host is
-    /// a parent of a `shared` one; no host is listed twice as `block`/`caution`/`shared`;
+    /// a parent of a `shared` one; no `block` or `caution` host lies under a `do_not_block` host;
+    /// no host is listed twice as `block`/`caution`/`shared`;
     /// category ids are in the closed set of [`Category`]; canary names and DoH hosts are
     /// distinct. Unknown keys are errors.
     pub fn parse(text: &str) -> Result<Catalogue, CatalogueError> {

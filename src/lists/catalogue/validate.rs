@@ -67,6 +67,8 @@ impl RawCatalogue {
 
         let mut vendors = Vec::with_capacity(self.vendor.0.len());
         let mut seen: HashMap<String, Seen> = HashMap::new();
+        // `do_not_block` hosts: infrastructure nothing may be blocked under (host -> path).
+        let mut infra: HashMap<String, String> = HashMap::new();
         for (id, raw) in self.vendor.0 {
             let vpath = format!("vendor.{}", key(&id));
             check_id(&vpath, &id)?;
@@ -99,6 +101,9 @@ impl RawCatalogue {
                     for (i, host) in hosts.iter().enumerate() {
                         let path = format!("{cpath}.{status}[{i}]");
                         check_host(&path, host)?;
+                        if category == Category::DoNotBlock {
+                            infra.insert(host.clone(), path.clone());
+                        }
                         record(&mut seen, host, path, status)?;
                     }
                 }
@@ -133,6 +138,7 @@ impl RawCatalogue {
             });
         }
         check_shared_not_covered(&seen)?;
+        check_infra_not_blocked(&seen, &infra)?;
 
         let mut cloak = Vec::new();
         if let Some(raw) = self.cname_cloak {
@@ -343,6 +349,40 @@ fn check_shared_not_covered(seen: &HashMap<String, Seen>) -> Result<(), Catalogu
                 ));
             }
             rest = parent;
+        }
+    }
+    Ok(())
+}
+
+/// No `block` or `caution` host may be a `do_not_block` host or lie under one: those are
+/// infrastructure the web depends on (fonts, static assets, consent managers), so even a strict
+/// zone must never block any part of them.
+fn check_infra_not_blocked(
+    seen: &HashMap<String, Seen>,
+    infra: &HashMap<String, String>,
+) -> Result<(), CatalogueError> {
+    let mut blocked: Vec<(&String, &Seen)> = seen
+        .iter()
+        .filter(|(_, s)| s.status != HostStatus::Shared)
+        .collect();
+    blocked.sort_by(|a, b| a.1.path.cmp(&b.1.path));
+    for (host, s) in blocked {
+        let mut rest = host.as_str();
+        loop {
+            if let Some(infra_path) = infra.get(rest) {
+                return Err(invalid(
+                    &s.path,
+                    format!(
+                        "{host:?} is {} but lies under {rest:?}, which is do_not_block at \
+                         {infra_path}; nothing under a do_not_block host may be blocked",
+                        s.status
+                    ),
+                ));
+            }
+            match rest.split_once('.') {
+                Some((_, parent)) => rest = parent,
+                None => break,
+            }
         }
     }
     Ok(())
