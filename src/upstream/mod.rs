@@ -21,7 +21,7 @@ mod encrypted;
 pub mod health;
 mod plain;
 mod recursive;
-mod tls;
+pub(crate) mod tls;
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
