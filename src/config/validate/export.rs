@@ -222,7 +222,102 @@ fn parse_server(s: &str) -> Result<(std::net::SocketAddr, SyslogTransport), Stri
 
 #[cfg(test)]
 mod tests {
+    use super::super::super::Overrides;
+    use super::super::validate;
     use super::*;
+
+    const HEAD: &str =
+        "[server]\nlisten = [\"127.0.0.1:53\"]\n[upstream]\nservers = [\"127.0.0.1:53\"]\n";
+
+    fn errors(t: &str) -> String {
+        match validate(
+            &format!("{HEAD}{t}"),
+            "t.toml",
+            Path::new("/etc/pg"),
+            &Overrides::default(),
+        ) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn sections_default_and_are_optional() {
+        let c = validate(HEAD, "t.toml", Path::new("/etc/pg"), &Overrides::default()).unwrap();
+        assert!(c.dnstap.is_none() && c.syslog.is_none());
+        let c = validate(
+            &format!(
+                "{HEAD}[dnstap]\nsocket = \"run/d.sock\"\n[syslog]\nserver = \"tcp://192.0.2.1\"\n"
+            ),
+            "t.toml",
+            Path::new("/etc/pg"),
+            &Overrides::default(),
+        )
+        .unwrap();
+        let d = c.dnstap.unwrap();
+        assert_eq!(d.target, DnstapTarget::Unix("/etc/pg/run/d.sock".into()));
+        assert_eq!(
+            (d.record, d.client, d.forwarder),
+            (RecordMode::Policy, ClientMode::Hash, false)
+        );
+        assert_eq!(d.buffer, DEFAULT_EXPORT_BUFFER);
+        let s = c.syslog.unwrap();
+        assert_eq!(
+            (s.server.port(), s.facility, s.client),
+            (514, 21, ClientMode::Hash)
+        );
+    }
+
+    #[test]
+    fn errors_name_file_line_and_what_was_expected() {
+        let e = errors("[dnstap]\nrecord = \"all\"\n");
+        assert!(
+            e.contains("t.toml:5:1: dnstap: no collector; expected socket"),
+            "{e}"
+        );
+        let e = errors("[dnstap]\nsocket = \"a\"\ntcp = \"127.0.0.1:6000\"\n");
+        assert!(e.contains("t.toml:7:7: dnstap: both socket and tcp"), "{e}");
+        let e = errors("[dnstap]\ntcp = \"collector:6000\"\n");
+        assert!(e.contains("t.toml:6:7: dnstap.tcp: invalid address"), "{e}");
+        let e = errors("[dnstap]\ntcp = \"127.0.0.1:6000\"\nrecord = \"none\"\n");
+        assert!(
+            e.contains("t.toml:7:10: dnstap.record: \"none\" sends nothing"),
+            "{e}"
+        );
+        let e = errors("[dnstap]\ntcp = \"127.0.0.1:6000\"\nclient = \"ip\"\n");
+        assert!(
+            e.contains("t.toml:7:10: dnstap.client: unknown value \"ip\"; expected hash"),
+            "{e}"
+        );
+        let e = errors("[syslog]\nserver = \"siem:514\"\n");
+        assert!(
+            e.contains("t.toml:6:10: syslog.server: invalid server"),
+            "{e}"
+        );
+        let e = errors("[syslog]\nserver = \"udp://127.0.0.1\"\nfacility = \"local9\"\n");
+        assert!(
+            e.contains(
+                "t.toml:7:12: syslog.facility: unknown facility \"local9\"; expected one of kern"
+            ),
+            "{e}"
+        );
+        let e = errors("[syslog]\nserver = \"udp://127.0.0.1\"\nformat = \"cef\"\n");
+        assert!(
+            e.contains("syslog.format: unknown format \"cef\"; expected rfc5424"),
+            "{e}"
+        );
+        let e = errors(
+            "[syslog]\nserver = \"tls://127.0.0.1#siem.test\"\nca_file = \"/nonexistent/ca.pem\"\n",
+        );
+        assert!(
+            e.contains("t.toml:7:11: syslog.ca_file: /nonexistent/ca.pem: cannot read"),
+            "{e}"
+        );
+        let e = errors("[syslog]\nserver = \"udp://127.0.0.1\"\nbuffer = 0\n");
+        assert!(e.contains("syslog.buffer: must be at least 1"), "{e}");
+        let e = errors("[syslog]\nfacility = \"local5\"\n");
+        assert!(e.contains("missing field `server`"), "{e}");
+    }
 
     #[test]
     fn server_urls() {
