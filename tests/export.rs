@@ -511,6 +511,74 @@ async fn syslog_over_udp_one_message_per_datagram() {
     pg.app.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syslog_tcp_faults_absent_killed_restarted_and_stalled_never_delay_dns() {
+    let auth = AuthServer::start_test_zone();
+    let port = free_port();
+    let sections = format!("[syslog]\nserver = \"tcp://{port}\"\nbuffer = 4\n");
+    let pg = pg::start(&config(auth.addr(), &sections), LISTS).await;
+    let dropped = "pixelguard_export_dropped_total{sink=\"syslog\"}";
+
+    // Absent at start: answers at once, 4 queued, the rest dropped and counted.
+    for _ in 0..20 {
+        assert_eq!(
+            ask(&pg, 2, "ads.example.test.").await,
+            ResponseCode::NXDomain
+        );
+    }
+    assert!(metric(&pg, dropped).await >= 16.0);
+
+    // The collector appears: the queued events arrive, octet-counted.
+    let l = TcpListener::bind(port).unwrap();
+    let (mut s, _) = l.accept().unwrap();
+    let got = read_octet_counted(&mut s, 4, Duration::from_secs(20));
+    assert_eq!(got.len(), 4, "{got:#?}");
+    assert!(got.iter().all(|m| parse_5424(m).msgid == "blocked"));
+
+    // Killed and restarted: a later event arrives on a new connection.
+    drop(s);
+    drop(l);
+    ask(&pg, 2, "ads.example.test.").await; // written to the dead connection, or queued
+    let l = Arc::new(TcpListener::bind(port).unwrap());
+    l.set_nonblocking(true).unwrap();
+    let conn: Arc<Mutex<Option<TcpStream>>> = Arc::default();
+    // Events keep coming: the first write after a kill is what finds the connection dead.
+    poll_until(Duration::from_secs(30), "a reconnection", || {
+        let (l, conn, pg) = (l.clone(), conn.clone(), &pg);
+        async move {
+            ask(pg, 2, "ads.example.test.").await;
+            if let Ok((c, _)) = l.accept() {
+                *conn.lock().unwrap() = Some(c);
+            }
+            conn.lock().unwrap().is_some()
+        }
+    })
+    .await;
+    let mut c = conn.lock().unwrap().take().unwrap();
+    c.set_nonblocking(false).unwrap();
+    ask(&pg, 2, "ads.example.test.").await;
+    let got = read_octet_counted(&mut c, 1, Duration::from_secs(20));
+    assert!(!got.is_empty(), "delivery after the restart");
+    drop(c);
+    drop(l);
+
+    // Stalled: a listener that never accepts or reads; DNS keeps its pace.
+    let _stalled = TcpListener::bind(port).unwrap();
+    let t = Instant::now();
+    for _ in 0..200 {
+        assert_eq!(
+            ask(&pg, 2, "ads.example.test.").await,
+            ResponseCode::NXDomain
+        );
+    }
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "answers delayed: {:?}",
+        t.elapsed()
+    );
+    pg.app.shutdown().await;
+}
+
 // ------------------------------------------------------------------------------------------
 // One pseudonym across replicas
 // ------------------------------------------------------------------------------------------
