@@ -628,3 +628,133 @@ async fn two_instances_with_one_key_file_write_the_same_pseudonym() {
     assert_ne!(ca, cc, "another key, another pseudonym");
     assert!(ca[0].starts_with("c-"));
 }
+
+// ------------------------------------------------------------------------------------------
+// Drop-free rate (a measurement, run by hand)
+// ------------------------------------------------------------------------------------------
+
+/// The highest offered rate at which each sink drops nothing: events handed to the export at a
+/// paced rate for 1 s each (rates doubling from 12,500/s), into in-process collectors on
+/// loopback that read as fast as they can; the default queue (4096). Prints one line per rate.
+/// `cargo test --release --test export -- --ignored drop_free --nocapture`
+#[test]
+#[ignore = "a measurement: run by hand with --release"]
+fn drop_free_rate_per_sink() {
+    use pixelguard::config::{
+        ClientMode, DEFAULT_EXPORT_BUFFER, DnstapConfig, DnstapTarget, RecordMode, SyslogConfig,
+        SyslogTransport,
+    };
+    use pixelguard::export::{Export, QueryEvent, Wants};
+    use pixelguard::metrics::Metrics;
+    use pixelguard::outcome::Outcome;
+    use pixelguard::querylog::{Entry, Pseudonymizer};
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let frames: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let col = Collector::start("127.0.0.1:0".parse().unwrap(), frames.clone());
+    // A syslog receiver that reads and discards.
+    let sl = TcpListener::bind("127.0.0.1:0").unwrap();
+    let syslog_addr = sl.local_addr().unwrap();
+    std::thread::spawn(move || {
+        while let Ok((mut s, _)) = sl.accept() {
+            std::thread::spawn(move || {
+                let mut b = vec![0u8; 1 << 16];
+                while matches!(s.read(&mut b), Ok(n) if n > 0) {}
+            });
+        }
+    });
+    let key = Arc::new(Pseudonymizer::from_secret(KEY));
+    let event = |i: u32| QueryEvent {
+        entry: Entry {
+            ts: std::time::SystemTime::now(),
+            zone: Some("office".into()),
+            client: std::net::IpAddr::from([10, 1, (i >> 8) as u8, i as u8]),
+            client_mode: ClientMode::Hash,
+            qname: format!("px{}.tracker.example", i % 1000).into(),
+            qtype: RecordType::A,
+            outcome: Outcome::Blocked,
+            rcode: ResponseCode::NXDomain,
+            list: Some("trackers".into()),
+            rule: Some("tracker.example".into()),
+            vendor: Some("acme".into()),
+            category: Some("advertising"),
+            cloaked_via: None,
+            upstream: None,
+            duration: Duration::from_micros(80),
+        },
+        policy_hit: true,
+        exception: false,
+        bypass: None,
+        client_override: None,
+        key: key.clone(),
+    };
+    for sink in ["dnstap", "syslog"] {
+        let m = Metrics::new();
+        let (d, s) = match sink {
+            "dnstap" => (
+                Some(DnstapConfig {
+                    target: DnstapTarget::Tcp(col.addr),
+                    record: RecordMode::Policy,
+                    client: ClientMode::Hash,
+                    forwarder: false,
+                    identity: "bench".into(),
+                    buffer: DEFAULT_EXPORT_BUFFER,
+                }),
+                None,
+            ),
+            _ => (
+                None,
+                Some(SyslogConfig {
+                    server: syslog_addr,
+                    transport: SyslogTransport::Tcp,
+                    facility: 21,
+                    client: ClientMode::Hash,
+                    hostname: "bench".into(),
+                    ca_certs: Vec::new(),
+                    buffer: DEFAULT_EXPORT_BUFFER,
+                }),
+            ),
+        };
+        let x = Export::start(d, s, &m).unwrap().unwrap();
+        let to = Wants {
+            dnstap: sink == "dnstap",
+            syslog: sink == "syslog",
+        };
+        let dropped = m.export_dropped.with_label_values(&[sink]);
+        let sent = m.export_sent.with_label_values(&[sink]);
+        // Let it connect.
+        let t = Instant::now();
+        while sent.get() == 0 && t.elapsed() < Duration::from_secs(10) {
+            x.send(event(0), to);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut rate = 12_500u64;
+        while rate <= 3_200_000 {
+            let d0 = dropped.get();
+            let start = Instant::now();
+            let mut n = 0u64;
+            while start.elapsed() < Duration::from_secs(1) {
+                let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
+                while n < due {
+                    x.send(event(n as u32), to);
+                    n += 1;
+                }
+                std::hint::spin_loop();
+            }
+            let d = dropped.get() - d0;
+            println!("{sink}: offered {rate}/s for 1 s: {n} events, {d} dropped");
+            // Let the queue drain before the next rate.
+            let t = Instant::now();
+            while sent.get() + dropped.get() < n && t.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+            if d > 0 {
+                break;
+            }
+            rate *= 2;
+        }
+        rt.block_on(x.shutdown(Duration::from_secs(2)));
+    }
+    col.kill();
+}
