@@ -52,6 +52,11 @@ trait Protocol: Send + 'static {
     fn write(&mut self, item: &Item) -> io::Result<bool>;
     /// Flushes what is buffered.
     fn flush(&mut self) -> io::Result<()>;
+    /// Whether written items wait in a buffer until [`Protocol::flush`] (streams), rather than
+    /// leave at once (datagrams).
+    fn buffers(&self) -> bool {
+        true
+    }
     /// Forgets the connection (after an error).
     fn drop_connection(&mut self);
     /// Ends the connection politely (dnstap: STOP / FINISH).
@@ -207,6 +212,7 @@ impl<P: Protocol> Writer<P> {
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => break,
             };
+            // n: items written since the last flush; a failed write loses its own item too.
             let mut n = 0u64;
             let mut r = self.proto.write(&first).map(|w| n += u64::from(w));
             let mut batch = 1;
@@ -215,10 +221,14 @@ impl<P: Protocol> Writer<P> {
                 r = self.proto.write(&i).map(|w| n += u64::from(w));
                 batch += 1;
             }
+            let failed_write = r.is_err();
             match r.and_then(|()| self.proto.flush()) {
                 Ok(()) => self.sent.inc_by(n),
                 Err(e) => {
-                    self.dropped.inc_by(n.max(1));
+                    // Buffered (stream) items never reached the collector; datagrams did.
+                    let (lost, sent) = if self.proto.buffers() { (n, 0) } else { (0, n) };
+                    self.sent.inc_by(sent);
+                    self.dropped.inc_by(lost + u64::from(failed_write));
                     tracing::warn!(
                         sink = self.name,
                         "export: lost the collector: {e}; reconnecting"
@@ -384,14 +394,9 @@ impl Protocol for Syslog {
         };
         match self.conn.as_mut() {
             None => Ok(false),
-            Some(SyslogConn::Udp(s)) => {
-                // A refused datagram (nobody listening yet) is lost, like any UDP syslog.
-                match s.send(msg.as_bytes()) {
-                    Ok(_) => Ok(true),
-                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Ok(false),
-                    Err(e) => Err(e),
-                }
-            }
+            // A refused datagram (the ICMP of an earlier one: nobody listening) is an error
+            // like any other: counted as dropped, and the socket is made anew after back-off.
+            Some(SyslogConn::Udp(s)) => s.send(msg.as_bytes()).map(|_| true),
             Some(SyslogConn::Stream(w)) => {
                 self.frame.clear();
                 syslog::push_octet_counted(&mut self.frame, &msg);
@@ -405,6 +410,9 @@ impl Protocol for Syslog {
             Some(SyslogConn::Stream(w)) => w.flush(),
             _ => Ok(()),
         }
+    }
+    fn buffers(&self) -> bool {
+        !matches!(self.conn, Some(SyslogConn::Udp(_)))
     }
     fn drop_connection(&mut self) {
         self.conn = None;
