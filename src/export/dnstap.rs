@@ -198,11 +198,12 @@ fn split_time(t: SystemTime) -> (u64, u32) {
     (d.as_secs(), d.subsec_nanos())
 }
 
-/// The DNS query and response of an event, rebuilt from its question and rcode.
-fn dns_messages(ev: &QueryEvent) -> (Vec<u8>, Vec<u8>) {
+/// The DNS query and response of an event, rebuilt from its question and rcode (none for a
+/// name that does not parse back: the message fields are then left out).
+fn dns_messages(ev: &QueryEvent) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
     let e = &ev.entry;
     let Ok(name) = Name::from_ascii(&*e.qname) else {
-        return (Vec::new(), Vec::new());
+        return (None, None);
     };
     let mut name = name;
     name.set_fqdn(true);
@@ -210,12 +211,12 @@ fn dns_messages(ev: &QueryEvent) -> (Vec<u8>, Vec<u8>) {
     q.metadata.op_code = OpCode::Query;
     q.metadata.recursion_desired = true;
     q.add_query(Query::query(name, e.qtype));
-    let qbytes = q.to_vec().unwrap_or_default();
+    let qbytes = q.to_vec().ok();
     let mut r = q;
     r.metadata.message_type = MessageType::Response;
     r.metadata.recursion_available = true;
     r.metadata.response_code = e.rcode;
-    let rbytes = r.to_vec().unwrap_or_default();
+    let rbytes = r.to_vec().ok();
     (qbytes, rbytes)
 }
 
@@ -281,7 +282,7 @@ pub fn encode(ev: &QueryEvent, cfg: &DnstapConfig) -> Vec<Vec<u8>> {
         r#type: MessageKind::ClientQuery as i32,
         query_time_sec: Some(qs),
         query_time_nsec: Some(qn),
-        query_message: Some(qmsg.clone()),
+        query_message: qmsg.clone(),
         ..base.clone()
     }];
     if cfg.forwarder
@@ -298,7 +299,7 @@ pub fn encode(ev: &QueryEvent, cfg: &DnstapConfig) -> Vec<Vec<u8>> {
             response_port: Some(u32::from(up.port())),
             query_time_sec: Some(qs),
             query_time_nsec: Some(qn),
-            query_message: Some(qmsg.clone()),
+            query_message: qmsg.clone(),
             ..base.clone()
         };
         msgs.push(Message {
@@ -309,7 +310,7 @@ pub fn encode(ev: &QueryEvent, cfg: &DnstapConfig) -> Vec<Vec<u8>> {
             r#type: MessageKind::ForwarderResponse as i32,
             response_time_sec: Some(rs),
             response_time_nsec: Some(rn),
-            response_message: Some(rmsg.clone()),
+            response_message: rmsg.clone(),
             ..fwd
         });
     }
@@ -319,7 +320,7 @@ pub fn encode(ev: &QueryEvent, cfg: &DnstapConfig) -> Vec<Vec<u8>> {
         query_time_nsec: Some(qn),
         response_time_sec: Some(rs),
         response_time_nsec: Some(rn),
-        response_message: Some(rmsg),
+        response_message: rmsg,
         policy: policy(ev),
         ..base
     });
