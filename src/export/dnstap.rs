@@ -176,19 +176,31 @@ pub struct Message {
     pub http_protocol: Option<i32>,
 }
 
+/// The `extra` JSON object (every key present, `null` when not known).
+#[derive(serde::Serialize)]
+struct Extra<'a> {
+    zone: Option<&'a str>,
+    outcome: &'a str,
+    list: Option<&'a str>,
+    rule: Option<&'a str>,
+    vendor: Option<&'a str>,
+    category: Option<&'a str>,
+    client: Option<&'a str>,
+}
+
 /// The `extra` JSON of an event: the policy details and the client as configured.
 pub fn extra_json(ev: &QueryEvent, client: Option<&str>) -> Vec<u8> {
     let e = &ev.entry;
-    let v = serde_json::json!({
-        "zone": e.zone.as_deref(),
-        "outcome": e.outcome.as_str(),
-        "list": e.list.as_deref(),
-        "rule": e.rule.as_deref(),
-        "vendor": e.vendor.as_deref(),
-        "category": e.category,
-        "client": client,
-    });
-    serde_json::to_vec(&v).unwrap_or_default()
+    serde_json::to_vec(&Extra {
+        zone: e.zone.as_deref(),
+        outcome: e.outcome.as_str(),
+        list: e.list.as_deref(),
+        rule: e.rule.as_deref(),
+        vendor: e.vendor.as_deref(),
+        category: e.category,
+        client,
+    })
+    .unwrap_or_default()
 }
 
 fn split_time(t: SystemTime) -> (u64, u32) {
