@@ -40,7 +40,10 @@ for tool in python3 timeout; do
     command -v "$tool" >/dev/null || fail "$tool is not installed (Debian: apt-get install python3 python3-venv coreutils)"
 done
 rendered="$scratch/rendered.yaml"
-timeout 60 kubectl kustomize deploy/kubernetes >"$rendered" || fail "kubectl kustomize deploy/kubernetes"
+# The pseudonym key is per installation and never committed: render a copy with a throwaway key.
+cp -r deploy/kubernetes "$scratch/kustomization"
+[ -f "$scratch/kustomization/pseudonym.key" ] || printf '%032x\n' 0 >"$scratch/kustomization/pseudonym.key"
+timeout 60 kubectl kustomize "$scratch/kustomization" >"$rendered" || fail "kubectl kustomize deploy/kubernetes"
 kubectl_version="$(timeout 60 kubectl version --client 2>/dev/null | grep -o -m1 'v[0-9][0-9.]*' | head -1)" || true
 ok "kubectl ${kubectl_version:-(version unknown)} kustomize renders $(grep -c '^kind: ' "$rendered") resources"
 
@@ -65,7 +68,7 @@ import sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 kinds = sorted(d["kind"] for d in docs)
 want = ["ConfigMap", "Deployment", "Namespace", "PodDisruptionBudget", "PrometheusRule",
-        "Service", "Service", "ServiceMonitor"]
+        "Secret", "Service", "Service", "ServiceMonitor"]
 assert kinds == want, kinds
 rule = next(d for d in docs if d["kind"] == "PrometheusRule")
 try:
@@ -77,6 +80,10 @@ cm = next(d for d in docs if d["kind"] == "ConfigMap")
 dep = next(d for d in docs if d["kind"] == "Deployment")
 vol = next(v for v in dep["spec"]["template"]["spec"]["volumes"] if "configMap" in v)
 assert vol["configMap"]["name"] == cm["metadata"]["name"], "the Deployment mounts another ConfigMap"
+sec = next(d for d in docs if d["kind"] == "Secret")
+kvol = next(v for v in dep["spec"]["template"]["spec"]["volumes"] if "secret" in v)
+assert kvol["secret"]["secretName"] == sec["metadata"]["name"], "the Deployment mounts another Secret"
+assert "pseudonym.key" in sec["data"], "the Secret holds pseudonym.key"
 assert all(d["metadata"].get("namespace") == "pixelguard" for d in docs if d["kind"] != "Namespace")
 print(f"ok    rendered: {', '.join(kinds)}; {len(rule['spec']['groups'])} alert group(s)")
 PY

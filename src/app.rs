@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::admin::{Admin, AdminState};
 pub use crate::command::{QueryLogKeyError, ReloadError};
 use crate::config::{Config, ConfigErrors, QueryLogConfig};
+use crate::export::Export;
 use crate::lists::supply::{FailReason, ListSupply};
 use crate::metrics::Metrics;
 use crate::pipeline::{Handler, Pipeline};
@@ -60,6 +61,9 @@ pub enum StartError {
     /// The query-log writer thread did not start.
     #[error("starting the query-log writer: {0}")]
     QueryLog(#[source] std::io::Error),
+    /// A dnstap / syslog writer could not be set up (thread, TLS configuration).
+    #[error("starting the dnstap / syslog export: {0}")]
+    Export(#[source] std::io::Error),
     /// The signal handlers could not be installed.
     #[error("installing signal handlers: {0}")]
     Signals(#[source] std::io::Error),
@@ -111,6 +115,13 @@ impl Reloader {
         self.0
             .pipeline
             .recorder
+            .notice(crate::export::Notice::Reload {
+                ts: std::time::SystemTime::now(),
+                ok: r.is_ok(),
+            });
+        self.0
+            .pipeline
+            .recorder
             .metrics()
             .reloads
             .with_label_values(&[result])
@@ -123,6 +134,12 @@ impl Reloader {
         let config = self.0.source.load()?;
         if config.admin.listen != self.0.pipeline.snapshot.load().config.admin.listen {
             tracing::warn!("admin.listen changed: the admin server moves only on restart");
+        }
+        {
+            let running = &self.0.pipeline.snapshot.load().config;
+            if config.dnstap != running.dnstap || config.syslog != running.syslog {
+                tracing::warn!("[dnstap] / [syslog] changed: the export changes only on restart");
+            }
         }
         let log_cfg = config.query_log.clone();
         let key = query_log_key(log_cfg.as_ref())?;
@@ -201,6 +218,41 @@ fn query_log_key(cfg: Option<&QueryLogConfig>) -> Result<Option<Pseudonymizer>, 
             path: c.key_file.clone(),
             source,
         })
+}
+
+/// The start-up lines of the export: where each sink sends, what and how clients appear.
+fn export_summary(
+    dnstap: Option<&crate::config::DnstapConfig>,
+    syslog: Option<&crate::config::SyslogConfig>,
+) -> Vec<String> {
+    use crate::config::{DnstapTarget, SyslogTransport};
+    let mut out = Vec::new();
+    if let Some(d) = dnstap {
+        let to = match &d.target {
+            DnstapTarget::Unix(p) => format!("unix:{}", p.display()),
+            DnstapTarget::Tcp(a) => format!("tcp:{a}"),
+        };
+        out.push(format!(
+            "dnstap    {to} record={} client={} forwarder={} (zones may override)",
+            d.record.as_str(),
+            d.client.as_str(),
+            d.forwarder
+        ));
+    }
+    if let Some(s) = syslog {
+        let t = match &s.transport {
+            SyslogTransport::Udp => "udp".to_owned(),
+            SyslogTransport::Tcp => "tcp".to_owned(),
+            SyslogTransport::Tls(n) => format!("tls#{n}"),
+        };
+        out.push(format!(
+            "syslog    {t}:{} facility={} client={} (zones may override)",
+            s.server,
+            s.facility,
+            s.client.as_str()
+        ));
+    }
+    out
 }
 
 /// Copies the remote-list supply's status into the list metrics: last success, and failures by
@@ -350,6 +402,28 @@ impl App {
             pipeline.recorder.set_key(k);
         }
         pipeline.recorder.attach_query_log(query_log);
+        let (dnstap, syslog) = {
+            let c = &pipeline.snapshot.load().config;
+            (c.dnstap.clone(), c.syslog.clone())
+        };
+        for line in export_summary(dnstap.as_ref(), syslog.as_ref()) {
+            tracing::info!("{line}");
+        }
+        if let Some(x) = Export::start(dnstap, syslog, pipeline.recorder.metrics())
+            .map_err(StartError::Export)?
+        {
+            pipeline.recorder.attach_export(x);
+            let weak = Arc::downgrade(&pipeline);
+            supply.set_failure_hook(move |list, reason| {
+                if let Some(p) = weak.upgrade() {
+                    p.recorder.notice(crate::export::Notice::ListUpdateFailed {
+                        ts: std::time::SystemTime::now(),
+                        list: list.to_owned(),
+                        reason: reason.as_str().to_owned(),
+                    });
+                }
+            });
+        }
         let running = server::serve(bound, Handler(pipeline.clone()), &listen);
         let reloader = Reloader(Arc::new(ReloaderInner {
             source: source.clone(),
@@ -403,6 +477,9 @@ impl App {
         self.running.shutdown(SHUTDOWN_GRACE).await;
         if let Some(log) = self.pipeline.recorder.query_log() {
             log.shutdown(SHUTDOWN_GRACE).await;
+        }
+        if let Some(x) = self.pipeline.recorder.export() {
+            x.shutdown(SHUTDOWN_GRACE).await;
         }
         if let Some(a) = self.admin {
             a.shutdown(Duration::from_secs(1)).await;

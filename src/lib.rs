@@ -11,7 +11,7 @@
 //! | face | `app`, `cli`, `fuzzing` | wiring, signals, the one reload path; arguments (`main.rs` maps results to exit codes); the fuzz targets' entry points (feature `fuzzing`) |
 //! | serve | `server`, `admin`, `explain`, `check`, `audit`, `command` | listeners (bytes in, bytes out); the admin HTTP API; the commands and their typed results |
 //! | path | `pipeline`, `snapshot` | the one chain of stages every reader runs; the immutable state it reads |
-//! | parts | `policy`, `lists`, `respond`, `record`, `metrics`, `querylog` | verdicts; lists; answers and their one encoder; recording |
+//! | parts | `policy`, `lists`, `respond`, `record`, `metrics`, `querylog`, `export` | verdicts; lists; answers and their one encoder; recording; dnstap and syslog export |
 //! | ground | `cache`, `upstream`, `wire`, `ratelimit`, `matcher`, `zones`, `outcome`, `config` | raw answers; forwarding and forward rules; wire forms; buckets; names; networks; closed sets; typed config |
 //!
 //! Rules the table does not show: the cache and the upstreams know nothing of policy (raw
@@ -34,6 +34,7 @@ pub mod cli;
 pub mod command;
 pub mod config;
 pub mod explain;
+pub mod export;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;

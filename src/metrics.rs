@@ -54,6 +54,10 @@ pub const REFUSED_CLIENTS_TOTAL: &str = "pixelguard_refused_clients_total";
 pub const RATE_LIMITED_TOTAL: &str = "pixelguard_rate_limited_total";
 /// Always 1; the `version` label carries the build's version.
 pub const BUILD_INFO: &str = "pixelguard_build_info";
+/// Exported events lost (collector slow, absent or failing), by `sink` (dnstap, syslog).
+pub const EXPORT_DROPPED_TOTAL: &str = "pixelguard_export_dropped_total";
+/// Exported events handed to the collector's connection, by `sink` (dnstap, syslog).
+pub const EXPORT_SENT_TOTAL: &str = "pixelguard_export_sent_total";
 /// Panics contained in a listener (the query is lost, the listener goes on), by `kind`: where.
 pub const INTERNAL_ERRORS_TOTAL: &str = "pixelguard_internal_errors_total";
 /// Datagrams and TCP connections dropped for their PROXY protocol header, by `reason`.
@@ -81,7 +85,12 @@ pub const ALL_NAMES: &[&str] = &[
     BUILD_INFO,
     INTERNAL_ERRORS_TOTAL,
     PROXY_DROPPED_TOTAL,
+    EXPORT_DROPPED_TOTAL,
+    EXPORT_SENT_TOTAL,
 ];
+
+/// The `sink` label values of the export metrics.
+pub const EXPORT_SINKS: &[&str] = &["dnstap", "syslog"];
 
 /// The `zone` label of clients in no zone (a zone cannot be called this: see config checks).
 pub const ZONE_NONE: &str = "none";
@@ -189,6 +198,10 @@ pub struct Metrics {
     pub internal_errors: IntCounterVec,
     /// [`PROXY_DROPPED_TOTAL`] {reason}.
     pub proxy_dropped: IntCounterVec,
+    /// [`EXPORT_DROPPED_TOTAL`] {sink}.
+    pub export_dropped: IntCounterVec,
+    /// [`EXPORT_SENT_TOTAL`] {sink}.
+    pub export_sent: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -374,6 +387,18 @@ impl Metrics {
                 "Datagrams and TCP connections dropped for their PROXY protocol v2 header, by reason: untrusted (a header from a peer not in server.proxy_protocol), missing (no header from a peer in it), malformed, unsupported (v1 text, UNIX sockets).",
                 &["reason"],
             ),
+            export_dropped: counter_vec(
+                &r,
+                EXPORT_DROPPED_TOTAL,
+                "Exported events (dnstap, syslog) lost because the collector was slow, absent or failing. DNS answers never wait for an export.",
+                &["sink"],
+            ),
+            export_sent: counter_vec(
+                &r,
+                EXPORT_SENT_TOTAL,
+                "Exported events (dnstap, syslog) written to the collector's connection.",
+                &["sink"],
+            ),
             registry: r,
         };
         m.build_info
@@ -391,6 +416,10 @@ impl Metrics {
         }
         for r in PROXY_DROP_REASONS {
             m.proxy_dropped.with_label_values(&[r]);
+        }
+        for s in EXPORT_SINKS {
+            m.export_dropped.with_label_values(&[s]);
+            m.export_sent.with_label_values(&[s]);
         }
         m
     }

@@ -6,11 +6,12 @@
 //! Relative paths resolve against the config file's folder.
 //!
 //! The typed sections live beside this file, one per concern: `server` (`[server]`, `[cache]`,
-//! `[admin]`), `upstream` (with `[forward.*]`), `lists`, `zones`, `query_log`, `local`; `source`
-//! says where a config comes from, `error` what can be wrong with it. Config is the ground layer:
-//! it imports nothing from the rest of the crate.
+//! `[admin]`), `upstream` (with `[forward.*]`), `lists`, `zones`, `query_log`, `local`, `export`;
+//! `source` says where a config comes from, `error` what can be wrong with it. Config is the
+//! ground layer: it imports nothing from the rest of the crate.
 
 mod error;
+mod export;
 mod lists;
 mod local;
 mod query_log;
@@ -26,6 +27,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use error::{ConfigError, ConfigErrors, UpstreamSyntaxError};
+pub use export::{
+    DEFAULT_EXPORT_BUFFER, DnstapConfig, DnstapTarget, SYSLOG_SD_ID, SyslogConfig, SyslogTransport,
+};
 pub use lists::{DownloadProxy, FetchOpts, ListConfig, ListFormat, ListSource};
 pub use local::LocalConfig;
 pub use query_log::{ClientMode, QueryLogConfig, RecordMode};
@@ -123,6 +127,10 @@ pub struct Config {
     pub query_log: Option<QueryLogConfig>,
     /// `[local]`: the locally served zones.
     pub local: LocalConfig,
+    /// `[dnstap]`, `None` when absent (no dnstap export).
+    pub dnstap: Option<DnstapConfig>,
+    /// `[syslog]`, `None` when absent (no syslog export).
+    pub syslog: Option<SyslogConfig>,
     /// Folder for downloaded list copies.
     pub state_dir: PathBuf,
     /// Refuse to start when a remote list has neither a download nor a disk copy.

@@ -36,6 +36,10 @@ pub struct RawConfig {
     pub query_log: Option<Spanned<RawQueryLog>>,
     /// `[local]`: the locally served zones (private reverse zones, special-use names).
     pub local: RawLocal,
+    /// `[dnstap]`: policy events to a dnstap collector; absent = off.
+    pub dnstap: Option<Spanned<RawDnstap>>,
+    /// `[syslog]`: policy events to a syslog collector; absent = off.
+    pub syslog: Option<Spanned<RawSyslog>>,
     /// Folder for downloaded list copies (and other state); default /var/lib/pixelguard.
     pub state_dir: Option<Spanned<String>>,
     /// Refuse to start when a remote list has neither a download nor a disk copy.
@@ -330,6 +334,52 @@ impl Default for RawAdmin {
             trust_loopback: true,
         }
     }
+}
+
+/// `[dnstap]`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawDnstap {
+    /// A Unix stream socket of the collector.
+    pub socket: Option<Spanned<String>>,
+    /// `"IP:PORT"` of a TCP collector.
+    pub tcp: Option<Spanned<String>>,
+    /// policy | all.
+    pub record: Option<Spanned<String>>,
+    /// hash | masked | none | full.
+    pub client: Option<Spanned<String>>,
+    /// Also FORWARDER_QUERY / FORWARDER_RESPONSE.
+    pub forwarder: bool,
+    /// The dnstap identity.
+    pub identity: Option<Spanned<String>>,
+    /// Events waiting for the writer.
+    pub buffer: Option<Spanned<usize>>,
+}
+
+/// `[syslog]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSyslog {
+    /// `"udp://IP:PORT"`, `"tcp://IP:PORT"` or `"tls://IP:PORT#NAME"`.
+    pub server: Spanned<String>,
+    /// A facility keyword (`local5`).
+    #[serde(default)]
+    pub facility: Option<Spanned<String>>,
+    /// rfc5424 (the only format).
+    #[serde(default)]
+    pub format: Option<Spanned<String>>,
+    /// hash | masked | none | full.
+    #[serde(default)]
+    pub client: Option<Spanned<String>>,
+    /// The HOSTNAME field.
+    #[serde(default)]
+    pub hostname: Option<Spanned<String>>,
+    /// TLS: PEM CA certificates of the collector.
+    #[serde(default)]
+    pub ca_file: Option<Spanned<String>>,
+    /// Events waiting for the writer.
+    #[serde(default)]
+    pub buffer: Option<Spanned<usize>>,
 }
 
 /// `[query_log]`.

@@ -40,6 +40,9 @@ pub(super) struct ZoneHandles {
     pub(super) bypass: [IntCounter; N_BYPASS],
     pub(super) record: RecordMode,
     pub(super) client: ClientMode,
+    /// The zone's own `query_log` / `query_log_client` (they override the export sinks' modes).
+    pub(super) over_record: Option<RecordMode>,
+    pub(super) over_client: Option<ClientMode>,
     pub(super) top: Arc<Mutex<ZoneTop>>,
 }
 
@@ -142,6 +145,8 @@ impl Handles {
                     .and_then(|c| c.query_log_client)
                     .or(ql.map(|q| q.client))
                     .unwrap_or(ClientMode::Hash),
+                over_record: zc.and_then(|c| c.query_log),
+                over_client: zc.and_then(|c| c.query_log_client),
                 top,
             });
         }
@@ -158,12 +163,14 @@ impl Handles {
 
 /// Updates the list gauges for a snapshot's lists (`previous`: the lists of the snapshot being
 /// replaced, to tell reloaded lists from reused ones) and forgets the series of lists gone.
+/// Returns the lists that failed to load now, with the reason.
 pub(super) fn observe_lists(
     m: &Metrics,
     lists: &[Arc<CompiledList>],
     previous: Option<&[Arc<CompiledList>]>,
     now: f64,
-) {
+) -> Vec<(Arc<str>, &'static str)> {
+    let mut failed = Vec::new();
     for l in lists {
         let name: &str = &l.name;
         for r in metrics::LIST_LOAD_REASONS {
@@ -184,6 +191,7 @@ pub(super) fn observe_lists(
                     "parse"
                 };
                 m.list_update_failed(name, reason);
+                failed.push((l.name.clone(), reason));
             }
             // Builtin lists are as fresh as the binary: always current.
             (None, ListSource::Builtin(_)) => last.set(now),
@@ -198,4 +206,5 @@ pub(super) fn observe_lists(
             }
         }
     }
+    failed
 }

@@ -27,6 +27,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
 use crate::config::{ClientMode, Mode, QueryLogConfig, RecordMode, ZoneConfig};
+use crate::export::{Export, Notice, QueryEvent};
 use crate::lists::CompiledList;
 use crate::lists::doh::DohHosts;
 use crate::metrics::{Metrics, OTHER, ZONE_NONE};
@@ -99,6 +100,28 @@ pub struct Scope<'a> {
 /// Where the recorder learns the answer cache's size (registered once, at start).
 pub type CacheEntries = Arc<dyn Fn() -> usize + Send + Sync>;
 
+/// Where an answer's zone sends it: the query log's record and client modes, and the zone's
+/// own overrides (which the export sinks apply over their modes).
+#[derive(Debug, Clone, Copy)]
+struct Out {
+    record: RecordMode,
+    client: ClientMode,
+    over_record: Option<RecordMode>,
+    over_client: Option<ClientMode>,
+}
+
+impl Out {
+    /// Clients in no zone (or of a zone not installed yet).
+    fn none(h: &Handles) -> Self {
+        Self {
+            record: h.none_record,
+            client: h.none_client,
+            over_record: None,
+            over_client: None,
+        }
+    }
+}
+
 /// Process-wide recording state: metric families, per-snapshot handles, top-k, query log.
 pub struct Recorder {
     metrics: Metrics,
@@ -107,6 +130,7 @@ pub struct Recorder {
     doh: DohHosts,
     key: ArcSwap<Pseudonymizer>,
     query_log: OnceLock<Arc<QueryLog>>,
+    export: OnceLock<Arc<Export>>,
     tops: Mutex<Tops>,
     health: Arc<UpstreamHealth>,
     cache_entries: OnceLock<CacheEntries>,
@@ -138,6 +162,7 @@ impl Recorder {
             doh: DohHosts::builtin(),
             key: ArcSwap::from_pointee(Pseudonymizer::random()),
             query_log: OnceLock::new(),
+            export: OnceLock::new(),
             tops: Mutex::new(Tops::new()),
             health: Arc::new(UpstreamHealth::default()),
             cache_entries: OnceLock::new(),
@@ -180,6 +205,23 @@ impl Recorder {
         self.query_log.get()
     }
 
+    /// Attaches the dnstap / syslog export (once; later calls are ignored).
+    pub fn attach_export(&self, export: Arc<Export>) {
+        let _ = self.export.set(export);
+    }
+
+    /// The attached export.
+    pub fn export(&self) -> Option<&Arc<Export>> {
+        self.export.get()
+    }
+
+    /// Hands an event that is no answer (list failure, reload) to the export, if any.
+    pub fn notice(&self, n: Notice) {
+        if let Some(x) = self.export.get() {
+            x.notice(n);
+        }
+    }
+
     /// Uses `key` for pseudonyms from now on (top clients of the admin API).
     pub fn set_key(&self, key: Pseudonymizer) {
         self.key.store(Arc::new(key));
@@ -207,7 +249,14 @@ impl Recorder {
         };
         let h = Handles::for_snapshot(&self.metrics, s, &mut tops, &old);
         drop(tops);
-        handles::observe_lists(&self.metrics, s.lists, previous, unix_now() as f64);
+        let failed = handles::observe_lists(&self.metrics, s.lists, previous, unix_now() as f64);
+        for (list, reason) in failed {
+            self.notice(Notice::ListUpdateFailed {
+                ts: SystemTime::now(),
+                list: list.to_string(),
+                reason: reason.to_owned(),
+            });
+        }
         self.handles.store(Arc::new(h));
     }
 
@@ -264,7 +313,7 @@ impl Recorder {
             if ev.outcome == Outcome::Refused {
                 self.metrics.refused_clients.inc();
             }
-            self.log(ev, None, h.none_record, h.none_client);
+            self.log(ev, None, Out::none(&h));
             self.trace(ev);
             return;
         };
@@ -276,7 +325,7 @@ impl Recorder {
         let Some(z) = z else {
             // A zone of a snapshot not installed yet (start-up) or just replaced.
             self.record_slow(zname, ev);
-            self.log(ev, None, h.none_record, h.none_client);
+            self.log(ev, None, Out::none(&h));
             self.trace(ev);
             return;
         };
@@ -316,7 +365,16 @@ impl Recorder {
         if self.doh.matches(ev.qname) {
             z.bypass[Bypass::DohHost.index()].inc();
         }
-        self.log(ev, Some(&z.name), z.record, z.client);
+        self.log(
+            ev,
+            Some(&z.name),
+            Out {
+                record: z.record,
+                client: z.client,
+                over_record: z.over_record,
+                over_client: z.over_client,
+            },
+        );
         self.trace(ev);
     }
 
@@ -353,24 +411,35 @@ impl Recorder {
         }
     }
 
-    fn log(&self, ev: &Event<'_>, zone: Option<&Arc<str>>, record: RecordMode, client: ClientMode) {
-        let wanted = match record {
+    /// The one fan-out of an answer to the query log and the export sinks: the entry is built
+    /// once, and only when some sink wants it.
+    fn log(&self, ev: &Event<'_>, zone: Option<&Arc<str>>, out: Out) {
+        let ql = self.query_log.get().filter(|_| match out.record {
             RecordMode::None => false,
             RecordMode::All => true,
             RecordMode::Policy => ev.is_policy_hit(),
-        };
-        if !wanted {
+        });
+        let policy_hit = ev.is_policy_hit();
+        let exception = ev.verdict.is_some_and(|v| v.allowed);
+        let mut bypass = ev.bypass;
+        let export = self.export.get().map(|x| {
+            let w = x.wants(policy_hit, exception, out.over_record, || {
+                if bypass.is_none() && self.doh.matches(ev.qname) {
+                    bypass = Some(Bypass::DohHost);
+                }
+                bypass.is_some()
+            });
+            (x, w)
+        });
+        if ql.is_none() && !export.is_some_and(|(_, w)| w.any()) {
             return;
         }
-        let Some(ql) = self.query_log.get() else {
-            return;
-        };
         let v = ev.verdict;
-        ql.try_log(Box::new(Entry {
+        let entry = Entry {
             ts: SystemTime::now(),
             zone: zone.cloned().or_else(|| ev.zone.map(Arc::from)),
             client: ev.client,
-            client_mode: client,
+            client_mode: out.client,
             qname: ev.qname.into(),
             qtype: ev.qtype,
             outcome: ev.outcome,
@@ -382,7 +451,24 @@ impl Recorder {
             cloaked_via: v.and_then(|v| v.cloaked_via.as_deref().map(Box::from)),
             upstream: ev.upstream,
             duration: ev.elapsed,
-        }));
+        };
+        let event = |entry| QueryEvent {
+            entry,
+            policy_hit,
+            exception,
+            bypass,
+            client_override: out.over_client,
+            key: self.key.load_full(),
+        };
+        match (ql, export.filter(|(_, w)| w.any())) {
+            (Some(ql), Some((x, w))) => {
+                ql.try_log(Box::new(entry.clone()));
+                x.send(event(entry), w);
+            }
+            (Some(ql), None) => ql.try_log(Box::new(entry)),
+            (None, Some((x, w))) => x.send(event(entry), w),
+            (None, None) => {}
+        }
     }
 
     fn trace(&self, ev: &Event<'_>) {

@@ -24,7 +24,7 @@ pub mod health;
 mod plain;
 mod recursive;
 pub mod route;
-mod tls;
+pub(crate) mod tls;
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};

@@ -26,7 +26,7 @@ pub enum TlsSetupError {
 }
 
 /// A client config trusting `ca` (or the built-in roots when `ca` is empty).
-pub(super) fn client_config(ca: &[CertificateDer<'static>]) -> Result<ClientConfig, TlsSetupError> {
+pub(crate) fn client_config(ca: &[CertificateDer<'static>]) -> Result<ClientConfig, TlsSetupError> {
     if ca.is_empty() {
         return hickory_net::tls::client_config().map_err(|e| TlsSetupError::Setup(e.to_string()));
     }

@@ -5,10 +5,11 @@
 //! This file holds the driver ([`validate`]: parse, then one function per section, called in
 //! the order the error messages have always come in) and the error context. Each section's
 //! checks live beside it, mirroring `raw`: `server` (`[server]`, `[cache]`, `[admin]`),
-//! `upstream`, `forward`, `lists`, `zones`, `query_log`; `bounds` holds the upper bound of every duration
-//! and size.
+//! `upstream`, `forward`, `lists`, `zones`, `query_log`, `export` (`[dnstap]`, `[syslog]`); `bounds`
+//! holds the upper bound of every duration and size.
 
 mod bounds;
+mod export;
 mod forward;
 mod lists;
 mod query_log;
@@ -99,6 +100,14 @@ pub(super) fn validate(
         .query_log
         .as_ref()
         .and_then(|q| query_log::query_log(&mut cx, q.get_ref(), base, &state_dir));
+    let dnstap = raw
+        .dnstap
+        .as_ref()
+        .and_then(|d| export::dnstap(&mut cx, d, base));
+    let syslog = raw
+        .syslog
+        .as_ref()
+        .and_then(|s| export::syslog(&mut cx, s.get_ref(), base));
 
     if !cx.errors.is_empty() {
         return Err(ConfigErrors(cx.errors));
@@ -121,6 +130,8 @@ pub(super) fn validate(
             private_reverse: raw.local.private_reverse,
             special_names: raw.local.special_names,
         },
+        dnstap,
+        syslog,
     })
 }
 

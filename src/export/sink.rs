@@ -1,0 +1,425 @@
+//! One export writer: a thread behind a bounded queue that keeps a connection to its collector
+//! and writes what the queue holds. The request path only calls [`Sink::try_send`]; a full
+//! queue drops the event (counted in `pixelguard_export_dropped_total{sink}`, warned about at
+//! most every [`DROP_WARN_INTERVAL`]).
+//!
+//! Connections: a Unix or TCP stream for dnstap (with the Frame Streams handshake), UDP, TCP or
+//! TLS (rustls) for syslog. Every socket has read and write timeouts, so a collector that
+//! accepts and never reads fails the write instead of hanging the thread: the connection is
+//! dropped (its unconfirmed batch counted as dropped) and retried with exponential back-off
+//! from [`BACKOFF_MIN`] to [`BACKOFF_MAX`]. While there is no connection the queue fills, and
+//! what no longer fits is dropped: the newest events are lost, the oldest wait for the
+//! collector.
+
+use std::io::{self, BufWriter, Read, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use prometheus::IntCounter;
+
+use super::{Item, dnstap, framestream, syslog};
+use crate::config::{DnstapConfig, DnstapTarget, SyslogConfig, SyslogTransport};
+use crate::metrics::Metrics;
+
+/// First retry delay after a failed connection.
+pub const BACKOFF_MIN: Duration = Duration::from_millis(100);
+/// Longest retry delay.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// Connect, read and write timeout of a collector connection.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(2);
+/// At most one "events dropped" warning per sink per this interval.
+pub const DROP_WARN_INTERVAL: Duration = Duration::from_secs(10);
+/// Events written between flushes at most.
+const BATCH: usize = 256;
+/// How often an idle writer looks at its stop flag.
+const TICK: Duration = Duration::from_millis(50);
+
+/// A byte stream to a collector.
+trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
+
+/// A sink's protocol: how to connect and what an item becomes.
+trait Protocol: Send + 'static {
+    /// Connects (handshake included).
+    fn connect(&mut self) -> io::Result<()>;
+    /// Whether a connection is open.
+    fn connected(&self) -> bool;
+    /// Writes an item (buffered); `Ok(false)` when the item means nothing to this sink.
+    fn write(&mut self, item: &Item) -> io::Result<bool>;
+    /// Flushes what is buffered.
+    fn flush(&mut self) -> io::Result<()>;
+    /// Whether written items wait in a buffer until [`Protocol::flush`] (streams), rather than
+    /// leave at once (datagrams).
+    fn buffers(&self) -> bool {
+        true
+    }
+    /// Forgets the connection (after an error).
+    fn drop_connection(&mut self);
+    /// Ends the connection politely (dnstap: STOP / FINISH).
+    fn close(&mut self);
+}
+
+/// The sending side of one sink.
+pub(super) struct Sink {
+    name: &'static str,
+    tx: SyncSender<Item>,
+    dropped: IntCounter,
+    since_warn: AtomicU64,
+    last_warn: Mutex<Option<Instant>>,
+    stop: Arc<AtomicBool>,
+    done: Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sink").field("name", &self.name).finish()
+    }
+}
+
+impl Sink {
+    fn start(
+        name: &'static str,
+        buffer: usize,
+        proto: impl Protocol,
+        m: &Metrics,
+    ) -> io::Result<Sink> {
+        let (tx, rx) = sync_channel(buffer.max(1));
+        let dropped = m.export_dropped.with_label_values(&[name]);
+        let sent = m.export_sent.with_label_values(&[name]);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let w = Writer {
+            name,
+            proto,
+            rx,
+            sent,
+            dropped: dropped.clone(),
+            stop: stop.clone(),
+        };
+        std::thread::Builder::new()
+            .name(format!("pixelguard-{name}"))
+            .spawn(move || {
+                w.run();
+                let _ = done_tx.send(());
+            })?;
+        Ok(Sink {
+            name,
+            tx,
+            dropped,
+            since_warn: AtomicU64::new(0),
+            last_warn: Mutex::new(None),
+            stop,
+            done: Mutex::new(Some(done_rx)),
+        })
+    }
+
+    /// Queues an item without waiting; drops (and counts) it when the queue is full.
+    pub(super) fn try_send(&self, item: Item) {
+        match self.tx.try_send(item) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => self.dropped(),
+        }
+    }
+
+    fn dropped(&self) {
+        self.dropped.inc();
+        self.since_warn.fetch_add(1, Ordering::Relaxed);
+        let Ok(mut last) = self.last_warn.try_lock() else {
+            return;
+        };
+        let now = Instant::now();
+        if last.is_some_and(|t| now.duration_since(t) < DROP_WARN_INTERVAL) {
+            return;
+        }
+        *last = Some(now);
+        tracing::warn!(
+            sink = self.name,
+            dropped = self.since_warn.swap(0, Ordering::Relaxed),
+            total = self.dropped.get(),
+            "export: the collector is behind or unreachable; events dropped (DNS answers are not delayed)"
+        );
+    }
+
+    /// Asks the writer to finish; resolves when it has.
+    pub(super) fn stop(&self) -> impl std::future::Future<Output = ()> + use<> {
+        self.stop.store(true, Ordering::Relaxed);
+        let done = match self.done.lock() {
+            Ok(mut d) => d.take(),
+            Err(p) => p.into_inner().take(),
+        };
+        async move {
+            if let Some(d) = done {
+                let _ = d.await;
+            }
+        }
+    }
+}
+
+struct Writer<P> {
+    name: &'static str,
+    proto: P,
+    rx: Receiver<Item>,
+    sent: IntCounter,
+    dropped: IntCounter,
+    stop: Arc<AtomicBool>,
+}
+
+impl<P: Protocol> Writer<P> {
+    fn run(mut self) {
+        let mut backoff = BACKOFF_MIN;
+        let mut next_try = Instant::now();
+        let mut failing = false;
+        loop {
+            let stopping = self.stop.load(Ordering::Relaxed);
+            if !self.proto.connected() {
+                if stopping {
+                    break;
+                }
+                let now = Instant::now();
+                if now < next_try {
+                    std::thread::sleep((next_try - now).min(TICK));
+                    continue;
+                }
+                match self.proto.connect() {
+                    Ok(()) => {
+                        if failing {
+                            tracing::info!(sink = self.name, "export: connected to the collector");
+                        }
+                        failing = false;
+                        backoff = BACKOFF_MIN;
+                    }
+                    Err(e) => {
+                        if !failing {
+                            tracing::warn!(
+                                sink = self.name,
+                                "export: cannot reach the collector: {e}; retrying with back-off"
+                            );
+                        }
+                        failing = true;
+                        next_try = Instant::now() + backoff;
+                        backoff = (backoff * 2).min(BACKOFF_MAX);
+                        continue;
+                    }
+                }
+            }
+            let first = match self.rx.recv_timeout(TICK) {
+                Ok(i) => i,
+                Err(RecvTimeoutError::Timeout) if stopping => break,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            // n: items written since the last flush; a failed write loses its own item too.
+            let mut n = 0u64;
+            let mut r = self.proto.write(&first).map(|w| n += u64::from(w));
+            let mut batch = 1;
+            while r.is_ok() && batch < BATCH {
+                let Ok(i) = self.rx.try_recv() else { break };
+                r = self.proto.write(&i).map(|w| n += u64::from(w));
+                batch += 1;
+            }
+            let failed_write = r.is_err();
+            match r.and_then(|()| self.proto.flush()) {
+                Ok(()) => self.sent.inc_by(n),
+                Err(e) => {
+                    // Buffered (stream) items never reached the collector; datagrams did.
+                    let (lost, sent) = if self.proto.buffers() { (n, 0) } else { (0, n) };
+                    self.sent.inc_by(sent);
+                    self.dropped.inc_by(lost + u64::from(failed_write));
+                    tracing::warn!(
+                        sink = self.name,
+                        "export: lost the collector: {e}; reconnecting"
+                    );
+                    failing = true;
+                    self.proto.drop_connection();
+                    next_try = Instant::now() + backoff;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        }
+        if self.proto.connected() {
+            self.proto.close();
+        }
+    }
+}
+
+fn tcp(addr: std::net::SocketAddr) -> io::Result<TcpStream> {
+    let s = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
+    s.set_read_timeout(Some(IO_TIMEOUT))?;
+    s.set_write_timeout(Some(IO_TIMEOUT))?;
+    s.set_nodelay(true)?;
+    Ok(s)
+}
+
+// ------------------------------------------------------------------------------------------
+// dnstap
+// ------------------------------------------------------------------------------------------
+
+struct Dnstap {
+    cfg: DnstapConfig,
+    conn: Option<BufWriter<Box<dyn Stream>>>,
+}
+
+pub(super) fn start_dnstap(cfg: DnstapConfig, m: &Metrics) -> io::Result<Sink> {
+    let buffer = cfg.buffer;
+    Sink::start("dnstap", buffer, Dnstap { cfg, conn: None }, m)
+}
+
+impl Protocol for Dnstap {
+    fn connect(&mut self) -> io::Result<()> {
+        let mut s: Box<dyn Stream> = match &self.cfg.target {
+            DnstapTarget::Tcp(a) => Box::new(tcp(*a)?),
+            DnstapTarget::Unix(p) => {
+                let s = UnixStream::connect(p)?;
+                s.set_read_timeout(Some(IO_TIMEOUT))?;
+                s.set_write_timeout(Some(IO_TIMEOUT))?;
+                Box::new(s)
+            }
+        };
+        framestream::open_writer(&mut s, framestream::DNSTAP_CONTENT_TYPE)?;
+        self.conn = Some(BufWriter::with_capacity(64 * 1024, s));
+        Ok(())
+    }
+    fn connected(&self) -> bool {
+        self.conn.is_some()
+    }
+    fn write(&mut self, item: &Item) -> io::Result<bool> {
+        let (Item::Query(ev), Some(c)) = (item, self.conn.as_mut()) else {
+            return Ok(false);
+        };
+        for f in dnstap::encode(ev, &self.cfg) {
+            framestream::write_data(c, &f)?;
+        }
+        Ok(true)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.conn.as_mut().map_or(Ok(()), Write::flush)
+    }
+    fn drop_connection(&mut self) {
+        self.conn = None;
+    }
+    fn close(&mut self) {
+        if let Some(mut c) = self.conn.take() {
+            let _ = c.flush();
+            if let Ok(mut s) = c.into_inner() {
+                let _ = framestream::close_writer(&mut s);
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// syslog
+// ------------------------------------------------------------------------------------------
+
+enum SyslogConn {
+    Udp(UdpSocket),
+    Stream(BufWriter<Box<dyn Stream>>),
+}
+
+struct Syslog {
+    cfg: SyslogConfig,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    conn: Option<SyslogConn>,
+    frame: Vec<u8>,
+}
+
+pub(super) fn start_syslog(cfg: SyslogConfig, m: &Metrics) -> io::Result<Sink> {
+    let tls = match &cfg.transport {
+        SyslogTransport::Tls(_) => Some(Arc::new(
+            crate::upstream::tls::client_config(&cfg.ca_certs)
+                .map_err(|e| io::Error::other(e.to_string()))?,
+        )),
+        _ => None,
+    };
+    let buffer = cfg.buffer;
+    let p = Syslog {
+        cfg,
+        tls,
+        conn: None,
+        frame: Vec::with_capacity(1024),
+    };
+    Sink::start("syslog", buffer, p, m)
+}
+
+impl Protocol for Syslog {
+    fn connect(&mut self) -> io::Result<()> {
+        let a = self.cfg.server;
+        let conn = match &self.cfg.transport {
+            SyslogTransport::Udp => {
+                let bind: std::net::SocketAddr = if a.is_ipv4() {
+                    ([0, 0, 0, 0], 0).into()
+                } else {
+                    (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+                };
+                let s = UdpSocket::bind(bind)?;
+                s.connect(a)?;
+                s.set_write_timeout(Some(IO_TIMEOUT))?;
+                SyslogConn::Udp(s)
+            }
+            SyslogTransport::Tcp => SyslogConn::Stream(BufWriter::new(Box::new(tcp(a)?))),
+            SyslogTransport::Tls(name) => {
+                let cfg = self
+                    .tls
+                    .clone()
+                    .ok_or_else(|| io::Error::other("no TLS configuration"))?;
+                let server = rustls::pki_types::ServerName::try_from(name.clone())
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                let c = rustls::ClientConnection::new(cfg, server).map_err(io::Error::other)?;
+                let mut s = rustls::StreamOwned::new(c, tcp(a)?);
+                // Handshake now, so that a bad certificate is a connect error (retried with
+                // back-off), not a lost batch.
+                while s.conn.is_handshaking() {
+                    s.conn.complete_io(&mut s.sock)?;
+                }
+                SyslogConn::Stream(BufWriter::new(Box::new(s)))
+            }
+        };
+        self.conn = Some(conn);
+        Ok(())
+    }
+    fn connected(&self) -> bool {
+        self.conn.is_some()
+    }
+    fn write(&mut self, item: &Item) -> io::Result<bool> {
+        let msg = match item {
+            Item::Query(ev) => match syslog::format_query(ev, &self.cfg) {
+                Some(m) => m,
+                None => return Ok(false),
+            },
+            Item::Notice(n) => syslog::format_notice(n, &self.cfg),
+        };
+        match self.conn.as_mut() {
+            None => Ok(false),
+            // A refused datagram (the ICMP of an earlier one: nobody listening) is an error
+            // like any other: counted as dropped, and the socket is made anew after back-off.
+            Some(SyslogConn::Udp(s)) => s.send(msg.as_bytes()).map(|_| true),
+            Some(SyslogConn::Stream(w)) => {
+                self.frame.clear();
+                syslog::push_octet_counted(&mut self.frame, &msg);
+                w.write_all(&self.frame)?;
+                Ok(true)
+            }
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self.conn.as_mut() {
+            Some(SyslogConn::Stream(w)) => w.flush(),
+            _ => Ok(()),
+        }
+    }
+    fn buffers(&self) -> bool {
+        !matches!(self.conn, Some(SyslogConn::Udp(_)))
+    }
+    fn drop_connection(&mut self) {
+        self.conn = None;
+    }
+    fn close(&mut self) {
+        if let Some(SyslogConn::Stream(mut w)) = self.conn.take() {
+            let _ = w.flush();
+        }
+    }
+}
