@@ -18,9 +18,9 @@ use std::time::Duration;
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::opt::EdnsOption;
-use hickory_proto::rr::{RData, Record, RecordType};
+use hickory_proto::rr::{RData, RecordType};
 
-use support::scripted::reply_to;
+use support::scripted::answer_for;
 use support::{QueryOpts, Reply, ScriptedUpstream, loopback, pg, poll_until, query};
 
 const TRACKER: &str = "tracker.example.test.";
@@ -68,21 +68,9 @@ fn free_port() -> u16 {
 }
 
 fn upstream() -> ScriptedUpstream {
-    ScriptedUpstream::start(|q| {
-        let Some(m) = &q.message else {
-            return Reply::Silence;
-        };
-        let mut r = reply_to(m);
-        if let Some(question) = m.queries.first()
-            && question.query_type() == RecordType::A
-        {
-            r.add_answer(Record::from_rdata(
-                question.name().clone(),
-                60,
-                RData::A(std::net::Ipv4Addr::from(ANSWER).into()),
-            ));
-        }
-        Reply::Message(r)
+    ScriptedUpstream::start(|q| match &q.message {
+        Some(m) => Reply::Message(answer_for(m, std::net::IpAddr::from(ANSWER), 60)),
+        None => Reply::Silence,
     })
 }
 

@@ -14,12 +14,12 @@ use std::time::Duration;
 
 use hickory_proto::op::{Edns, Message, Query, ResponseCode};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::rr::{Name, RData, RecordType};
 use ppp::v2::{Addresses, Builder, Command, Protocol, Type, Version};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, UdpSocket};
 
-use support::scripted::reply_to;
+use support::scripted::answer_for;
 use support::{Reply, ScriptedUpstream, loopback, pg, poll_until};
 
 const TRACKER: &str = "tracker.example.test.";
@@ -28,21 +28,9 @@ const IO_CAP: Duration = Duration::from_secs(5);
 
 /// An upstream that answers every A question with 192.0.2.1 and records every request.
 fn upstream() -> ScriptedUpstream {
-    ScriptedUpstream::start(|q| {
-        let Some(m) = &q.message else {
-            return Reply::Silence;
-        };
-        let mut r = reply_to(m);
-        if let Some(question) = m.queries.first()
-            && question.query_type() == RecordType::A
-        {
-            r.add_answer(Record::from_rdata(
-                question.name().clone(),
-                60,
-                RData::A(std::net::Ipv4Addr::from(ANSWER).into()),
-            ));
-        }
-        Reply::Message(r)
+    ScriptedUpstream::start(|q| match &q.message {
+        Some(m) => Reply::Message(answer_for(m, std::net::IpAddr::from(ANSWER), 60)),
+        None => Reply::Silence,
     })
 }
 

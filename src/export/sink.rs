@@ -1,7 +1,7 @@
 //! One export writer: a thread behind a bounded queue that keeps a connection to its collector
 //! and writes what the queue holds. The request path only calls [`Sink::try_send`]; a full
 //! queue drops the event (counted in `pixelguard_export_dropped_total{sink}`, warned about at
-//! most every [`DROP_WARN_INTERVAL`]).
+//! most every [`crate::querylog::DROP_WARN_INTERVAL`], through the query log's [`Drops`]).
 //!
 //! Connections: a Unix or TCP stream for dnstap (with the Frame Streams handshake), UDP, TCP or
 //! TLS (rustls) for syslog. Every socket has read and write timeouts, so a collector that
@@ -14,7 +14,7 @@
 use std::io::{self, BufWriter, Read, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,6 +24,7 @@ use prometheus::IntCounter;
 use super::{Item, dnstap, framestream, syslog};
 use crate::config::{DnstapConfig, DnstapTarget, SyslogConfig, SyslogTransport};
 use crate::metrics::Metrics;
+use crate::querylog::Drops;
 
 /// First retry delay after a failed connection.
 pub const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -31,8 +32,6 @@ pub const BACKOFF_MIN: Duration = Duration::from_millis(100);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(10);
 /// Connect, read and write timeout of a collector connection.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(2);
-/// At most one "events dropped" warning per sink per this interval.
-pub const DROP_WARN_INTERVAL: Duration = Duration::from_secs(10);
 /// Events written between flushes at most.
 const BATCH: usize = 256;
 /// How often an idle writer looks at its stop flag.
@@ -67,9 +66,7 @@ trait Protocol: Send + 'static {
 pub(super) struct Sink {
     name: &'static str,
     tx: SyncSender<Item>,
-    dropped: IntCounter,
-    since_warn: AtomicU64,
-    last_warn: Mutex<Option<Instant>>,
+    drops: Drops,
     stop: Arc<AtomicBool>,
     done: Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
 }
@@ -109,9 +106,7 @@ impl Sink {
         Ok(Sink {
             name,
             tx,
-            dropped,
-            since_warn: AtomicU64::new(0),
-            last_warn: Mutex::new(None),
+            drops: Drops::new(dropped),
             stop,
             done: Mutex::new(Some(done_rx)),
         })
@@ -126,22 +121,14 @@ impl Sink {
     }
 
     fn dropped(&self) {
-        self.dropped.inc();
-        self.since_warn.fetch_add(1, Ordering::Relaxed);
-        let Ok(mut last) = self.last_warn.try_lock() else {
-            return;
-        };
-        let now = Instant::now();
-        if last.is_some_and(|t| now.duration_since(t) < DROP_WARN_INTERVAL) {
-            return;
+        if let Some(w) = self.drops.record() {
+            tracing::warn!(
+                sink = self.name,
+                dropped = w.dropped,
+                total = w.total,
+                "export: the collector is behind or unreachable; events dropped (DNS answers are not delayed)"
+            );
         }
-        *last = Some(now);
-        tracing::warn!(
-            sink = self.name,
-            dropped = self.since_warn.swap(0, Ordering::Relaxed),
-            total = self.dropped.get(),
-            "export: the collector is behind or unreachable; events dropped (DNS answers are not delayed)"
-        );
     }
 
     /// Asks the writer to finish; resolves when it has.

@@ -15,15 +15,15 @@
 //! writer thread and the line format; `rotate` the file on disk (size and age rotation,
 //! retention); `pseudonym` the keyed client pseudonyms.
 
+mod drops;
 mod pseudonym;
 mod rotate;
 mod writer;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use hickory_proto::op::ResponseCode;
@@ -32,14 +32,12 @@ use prometheus::IntCounter;
 
 use crate::config::{ClientMode, QueryLogConfig};
 use crate::outcome::Outcome;
+pub use drops::{DROP_WARN_INTERVAL, Drops};
 use writer::Writer;
 
 pub use pseudonym::{Pseudonymizer, masked};
 pub use rotate::rotated;
 pub use writer::rcode_name;
-
-/// At most one "entries dropped" warning per this interval.
-pub const DROP_WARN_INTERVAL: Duration = Duration::from_secs(10);
 
 /// One recorded answer, as the request path hands it over (client not yet pseudonymised: the
 /// writer thread does that work).
@@ -88,9 +86,7 @@ enum Msg {
 /// The query log's sending side, shared by the request path and the reload path.
 pub struct QueryLog {
     tx: SyncSender<Msg>,
-    dropped: IntCounter,
-    since_warn: AtomicU64,
-    last_warn: Mutex<Option<Instant>>,
+    drops: Drops,
     capacity: usize,
 }
 
@@ -120,9 +116,7 @@ impl QueryLog {
             .spawn(move || w.run(rx))?;
         Ok(Arc::new(QueryLog {
             tx,
-            dropped,
-            since_warn: AtomicU64::new(0),
-            last_warn: Mutex::new(None),
+            drops: Drops::new(dropped),
             capacity,
         }))
     }
@@ -142,23 +136,13 @@ impl QueryLog {
     }
 
     fn dropped(&self) {
-        self.dropped.inc();
-        self.since_warn.fetch_add(1, Ordering::Relaxed);
-        // try_lock: a contended lock means another thread is warning right now.
-        let Ok(mut last) = self.last_warn.try_lock() else {
-            return;
-        };
-        let now = Instant::now();
-        if last.is_some_and(|t| now.duration_since(t) < DROP_WARN_INTERVAL) {
-            return;
+        if let Some(w) = self.drops.record() {
+            tracing::warn!(
+                dropped = w.dropped,
+                total = w.total,
+                "query log: the writer is behind; entries dropped (DNS answers are not delayed)"
+            );
         }
-        *last = Some(now);
-        let n = self.since_warn.swap(0, Ordering::Relaxed);
-        tracing::warn!(
-            dropped = n,
-            total = self.dropped.get(),
-            "query log: the writer is behind; entries dropped (DNS answers are not delayed)"
-        );
     }
 
     async fn send_control(&self, mut msg: Msg, within: Duration) -> bool {
