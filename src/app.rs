@@ -220,41 +220,6 @@ fn query_log_key(cfg: Option<&QueryLogConfig>) -> Result<Option<Pseudonymizer>, 
         })
 }
 
-/// The start-up lines of the export: where each sink sends, what and how clients appear.
-fn export_summary(
-    dnstap: Option<&crate::config::DnstapConfig>,
-    syslog: Option<&crate::config::SyslogConfig>,
-) -> Vec<String> {
-    use crate::config::{DnstapTarget, SyslogTransport};
-    let mut out = Vec::new();
-    if let Some(d) = dnstap {
-        let to = match &d.target {
-            DnstapTarget::Unix(p) => format!("unix:{}", p.display()),
-            DnstapTarget::Tcp(a) => format!("tcp:{a}"),
-        };
-        out.push(format!(
-            "dnstap    {to} record={} client={} forwarder={} (zones may override)",
-            d.record.as_str(),
-            d.client.as_str(),
-            d.forwarder
-        ));
-    }
-    if let Some(s) = syslog {
-        let t = match &s.transport {
-            SyslogTransport::Udp => "udp".to_owned(),
-            SyslogTransport::Tcp => "tcp".to_owned(),
-            SyslogTransport::Tls(n) => format!("tls#{n}"),
-        };
-        out.push(format!(
-            "syslog    {t}:{} facility={} client={} (zones may override)",
-            s.server,
-            s.facility,
-            s.client.as_str()
-        ));
-    }
-    out
-}
-
 /// Copies the remote-list supply's status into the list metrics: last success, and failures by
 /// reason (the supply counts them since start; the counters catch up by the difference).
 fn sync_supply_metrics(supply: &ListSupply, m: &Metrics, configured: &Config) {
@@ -406,7 +371,7 @@ impl App {
             let c = &pipeline.snapshot.load().config;
             (c.dnstap.clone(), c.syslog.clone())
         };
-        for line in export_summary(dnstap.as_ref(), syslog.as_ref()) {
+        for line in crate::export::summary(dnstap.as_ref(), syslog.as_ref()) {
             tracing::info!("{line}");
         }
         if let Some(x) = Export::start(dnstap, syslog, pipeline.recorder.metrics())

@@ -174,6 +174,41 @@ impl Export {
     }
 }
 
+/// The start-up lines of the export: where each sink sends, what and how clients appear.
+pub fn summary(
+    dnstap: Option<&crate::config::DnstapConfig>,
+    syslog: Option<&crate::config::SyslogConfig>,
+) -> Vec<String> {
+    use crate::config::{DnstapTarget, SyslogTransport};
+    let mut out = Vec::new();
+    if let Some(d) = dnstap {
+        let to = match &d.target {
+            DnstapTarget::Unix(p) => format!("unix:{}", p.display()),
+            DnstapTarget::Tcp(a) => format!("tcp:{a}"),
+        };
+        out.push(format!(
+            "dnstap    {to} record={} client={} forwarder={} (zones may override)",
+            d.record.as_str(),
+            d.client.as_str(),
+            d.forwarder
+        ));
+    }
+    if let Some(s) = syslog {
+        let t = match &s.transport {
+            SyslogTransport::Udp => "udp".to_owned(),
+            SyslogTransport::Tcp => "tcp".to_owned(),
+            SyslogTransport::Tls(n) => format!("tls#{n}"),
+        };
+        out.push(format!(
+            "syslog    {t}:{} facility={} client={} (zones may override)",
+            s.server,
+            s.facility,
+            s.client.as_str()
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
