@@ -144,7 +144,7 @@ pub fn parse_query(raw: &[u8]) -> Option<ParsedQuery<'_>> {
             return None; // compression pointer or reserved bits: full path
         }
         let label = raw.get(i + 1..i + 1 + len)?;
-        if lower_len + len + 1 > 254 {
+        if lower_len + len + 1 > 253 {
             return None;
         }
         if lower_len > 0 {
@@ -289,6 +289,26 @@ mod tests {
             prop_assert_eq!(q.edns.map(|e| e.1), h.edns.as_ref().map(|e| e.flags().dnssec_ok));
             prop_assert_eq!(q.edns.is_some(), h.edns.is_some());
         }
+    }
+
+    /// fuzz/regressions/wire/name-of-256-octets: labels of 49, 49, 49, 50, 49 and 3 octets, 256
+    /// octets on the wire (RFC 1035 allows 255). The fast parser took it and echoed it in an
+    /// answer no client can parse; it is now left to the full path (which answers FORMERR).
+    #[test]
+    fn a_name_longer_than_255_octets_is_not_parsed() {
+        let raw = include_bytes!("../../fuzz/regressions/wire/name-of-256-octets");
+        assert!(parse_query(raw).is_none());
+        // The longest legal name (255 octets on the wire, 253 in presentation) still is.
+        let labels = [
+            "a".repeat(63),
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(61),
+        ];
+        let name = format!("{}.", labels.join("."));
+        let wire = build(&name, 1, None);
+        let q = parse_query(&wire).expect("a 255-octet name parses");
+        assert_eq!(q.name().len(), 253);
     }
 
     #[test]
