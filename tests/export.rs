@@ -39,18 +39,16 @@ struct Collector {
 impl Collector {
     fn start(addr: SocketAddr, frames: Arc<Mutex<Vec<Vec<u8>>>>) -> Collector {
         let l = TcpListener::bind(addr).unwrap();
-        l.set_nonblocking(true).unwrap();
         let addr = l.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let conns = Arc::new(Mutex::new(Vec::new()));
         let (s, c, f) = (stop.clone(), conns.clone(), frames.clone());
         let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                let Ok((sock, _)) = l.accept() else {
-                    std::thread::sleep(Duration::from_millis(10));
-                    continue;
-                };
-                sock.set_nonblocking(false).unwrap();
+            // Blocking accept; `kill` sets `stop` and connects once to wake it.
+            while let Ok((sock, _)) = l.accept() {
+                if s.load(Ordering::Relaxed) {
+                    break;
+                }
                 c.lock().unwrap().push(sock.try_clone().unwrap());
                 let f = f.clone();
                 std::thread::spawn(move || {
@@ -82,6 +80,7 @@ impl Collector {
 
     fn kill(mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect(self.addr);
         if let Some(t) = self.thread.take() {
             t.join().unwrap();
         }
@@ -149,7 +148,9 @@ async fn dnstap_carries_policy_answers_with_extra_and_no_client_address() {
         col.count() >= 8
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(200)).await; // nothing more arrives (a bound, not a sync)
+    // Shutdown ends the stream with STOP / FINISH: the collector has read every frame before
+    // FINISH, so nothing more can arrive and the count below is final.
+    pg.app.shutdown().await;
     let msgs = col.decoded();
     assert_eq!(msgs.len(), 8, "{msgs:#?}");
     let kinds: Vec<MessageKind> = msgs.iter().map(kind).collect();
@@ -207,7 +208,6 @@ async fn dnstap_carries_policy_answers_with_extra_and_no_client_address() {
     let r = dns(&msgs[7]);
     assert_eq!(r.queries[0].name().to_ascii(), "www.example.test.");
     assert_eq!(extra(&msgs[7])["outcome"], "cached");
-    pg.app.shutdown().await;
     col.kill();
 }
 
@@ -411,7 +411,6 @@ fn drop_free_rate_per_sink() {
             while sent.get() + dropped.get() < n && t.elapsed() < Duration::from_secs(5) {
                 std::thread::sleep(Duration::from_millis(10));
             }
-            std::thread::sleep(Duration::from_millis(200));
             if d > 0 {
                 break;
             }

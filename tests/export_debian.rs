@@ -348,7 +348,7 @@ async fn syslog_into_rsyslog_over_tls_and_udp() {
     let auth = AuthServer::start_test_zone();
     let dir = tempfile::tempdir().unwrap();
     let (udp, tls) = (free_port(), free_port());
-    let _rsyslog = rsyslog(dir.path(), udp, tls);
+    let mut rsyslog = rsyslog(dir.path(), udp, tls);
     // rsyslogd is ready when it takes a TCP connection on the TLS port.
     poll_until(Duration::from_secs(20), "rsyslogd listening", || async {
         std::net::TcpStream::connect(("127.0.0.1", tls)).is_ok()
@@ -388,7 +388,9 @@ async fn syslog_into_rsyslog_over_tls_and_udp() {
     })
     .await;
     pg.app.shutdown().await;
-    tokio::time::sleep(Duration::from_millis(300)).await; // a bound for stray duplicates
+    // pixelguard has sent everything; rsyslogd writes all it received before it exits on SIGTERM,
+    // so the file is then complete and a duplicate would be in it.
+    rsyslog.terminate();
     keep(dir.path(), &["out.log"]);
 
     let lines = out_lines(dir.path());
