@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/export.rs"]
+mod common;
 mod support;
 
 use std::net::{SocketAddr, UdpSocket};
@@ -14,15 +16,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::ask;
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::RecordType;
 use pixelguard::export::dnstap::{Dnstap, MessageKind};
 use pixelguard::export::framestream::{
     CONTROL_START, CONTROL_STOP, DNSTAP_CONTENT_TYPE, Frame, MAX_DATA_LEN, read_frame,
 };
 use prost::Message as _;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
-use support::{AuthServer, QueryOpts, loopback, pg, poll_until, query};
+use support::{AuthServer, loopback, pg, poll_until};
 
 const KEY: &str = "export-debian-key-0001";
 
@@ -52,19 +54,6 @@ impl Drop for Proc {
             self.terminate();
         }
     }
-}
-
-async fn ask(pg: &pg::Pg, n: u8, name: &str) -> ResponseCode {
-    query(
-        pg.addr,
-        name,
-        RecordType::A,
-        &QueryOpts::from_source(loopback(n)),
-    )
-    .await
-    .unwrap()
-    .metadata
-    .response_code
 }
 
 fn config(upstream: SocketAddr, sections: &str) -> String {

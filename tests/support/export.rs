@@ -1,7 +1,9 @@
 //! What the export tests share (tests/export.rs: dnstap; tests/export_syslog.rs: syslog and the
 //! pseudonym across instances): the config with two zones and a block list, a query from a
 //! loopback source, a metric read from /metrics, a free loopback port. Included by `#[path]`, so
-//! only those two test binaries compile it.
+//! only the export test binaries compile it (tests/export_debian.rs takes `ask` only).
+
+#![allow(dead_code)]
 
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
@@ -59,10 +61,6 @@ pub const LISTS: &[(&str, &str)] = &[
     ("b.txt", "ads.example.test\nmx.example.test\n"),
     ("allow.txt", "mx.example.test\n"),
 ];
-
-// ------------------------------------------------------------------------------------------
-// A Frame Streams collector
-// ------------------------------------------------------------------------------------------
 
 pub fn free_port() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
