@@ -143,22 +143,9 @@ fn benches(c: &mut Criterion) {
 /// forward and reverse zones), a name under one of them (hit) and a public name (miss); and the
 /// cost with no rule at all.
 fn route(c: &mut Criterion) {
-    use pixelguard::config::{ForwardRule, Strategy, UpstreamConfig, UpstreamMode, UpstreamServer};
+    use pixelguard::config::{ForwardRule, Strategy, UpstreamConfig, UpstreamServer};
     use pixelguard::upstream::route::Forwards;
-    let base = UpstreamConfig {
-        servers: vec![],
-        timeout: Duration::from_secs(2),
-        deadline: Duration::from_secs(5),
-        mode: UpstreamMode::Forward,
-        ca_file: None,
-        ca_certs: vec![],
-        root_hints: None,
-        roots: vec![],
-        qname_minimization: true,
-        recursion_ports: vec![],
-        strategy: Strategy::Ordered,
-        max_inflight: 1024,
-    };
+    let base = UpstreamConfig::default();
     let rules: Vec<ForwardRule> = (0..100u32)
         .map(|i| ForwardRule {
             name: format!("site{i}"),

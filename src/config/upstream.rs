@@ -50,6 +50,27 @@ pub enum UpstreamMode {
     Recursive,
 }
 
+impl Default for UpstreamConfig {
+    /// The documented defaults, forwarding to no server yet (validation fills `servers`; tests
+    /// and benchmarks build from this with the fields they need).
+    fn default() -> Self {
+        Self {
+            servers: Vec::new(),
+            timeout: super::DEFAULT_UPSTREAM_TIMEOUT,
+            deadline: super::DEFAULT_UPSTREAM_DEADLINE,
+            mode: UpstreamMode::Forward,
+            ca_file: None,
+            ca_certs: Vec::new(),
+            root_hints: None,
+            roots: Vec::new(),
+            qname_minimization: true,
+            recursion_ports: Vec::new(),
+            strategy: Strategy::Ordered,
+            max_inflight: super::DEFAULT_MAX_INFLIGHT,
+        }
+    }
+}
+
 impl UpstreamMode {
     /// The config keyword.
     pub fn as_str(self) -> &'static str {

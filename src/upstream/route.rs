@@ -155,18 +155,11 @@ mod tests {
 
     fn base() -> UpstreamConfig {
         UpstreamConfig {
-            servers: vec![],
             timeout: Duration::from_secs(1),
             deadline: Duration::from_secs(2),
             mode: UpstreamMode::Recursive,
-            ca_file: None,
-            ca_certs: vec![],
-            root_hints: None,
-            roots: vec![],
-            qname_minimization: true,
-            recursion_ports: vec![],
-            strategy: Strategy::Ordered,
             max_inflight: 16,
+            ..UpstreamConfig::default()
         }
     }
 
