@@ -105,7 +105,9 @@ impl Handles {
                         blocked[usize::from(li)] =
                             Some(m.blocked.with_label_values(&[name, &list.name]));
                     }
-                    if list.attrs.is_empty() {
+                    // A plain list has no owners; an attributed one (`base`) names only some of
+                    // its rules: either way a hit may be unattributed, and counts as `other`.
+                    if list.attrs.is_empty() || list.base.is_some() {
                         other.get_or_insert_with(|| {
                             m.tracker_attempts
                                 .with_label_values(&[name, OTHER, OTHER, mode])
