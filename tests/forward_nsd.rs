@@ -13,6 +13,7 @@
 mod support;
 
 use std::net::{IpAddr, SocketAddr};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -60,7 +61,10 @@ impl Nsd {
         };
         let conf = nsd_conf(d, port);
         std::fs::write(d.join("nsd.conf"), conf).unwrap();
+        // Its own process group: NSD forks server and xfrd processes, and killing only the main
+        // one leaves them answering for a while.
         let child = Command::new("nsd")
+            .process_group(0)
             .arg("-d")
             .arg("-c")
             .arg(d.join("nsd.conf"))
@@ -87,9 +91,31 @@ impl Nsd {
         nsd
     }
 
+    /// Kills NSD and every process it forked (the whole group).
     fn kill(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg("--")
+            .arg(format!("-{}", self.child.id()))
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Kills NSD, then waits until nothing answers on its port any more.
+    async fn stop(&mut self) {
+        self.kill();
+        let addr = self.addr;
+        support::poll_until(Duration::from_secs(15), "nsd silent", || async move {
+            let o = QueryOpts {
+                timeout: Duration::from_millis(200),
+                ..Default::default()
+            };
+            query(addr, "dc1.corp.example.test.", RecordType::A, &o)
+                .await
+                .is_err()
+        })
+        .await;
     }
 }
 
@@ -245,7 +271,7 @@ async fn with_nsd_killed_internal_names_get_servfail_never_the_public_upstream()
         .await
         .unwrap();
     assert_eq!(answer_ips(&m), vec![ip("10.1.0.10")]);
-    nsd.kill();
+    nsd.stop().await;
     for name in ["files.corp.example.test.", "20.0.1.10.in-addr.arpa."] {
         let t = if name.ends_with("arpa.") {
             RecordType::PTR
