@@ -15,7 +15,7 @@ use std::io::{self, BufWriter, Read, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,7 @@ use prometheus::IntCounter;
 use super::{Item, dnstap, framestream, syslog};
 use crate::config::{DnstapConfig, DnstapTarget, SyslogConfig, SyslogTransport};
 use crate::metrics::Metrics;
-use crate::querylog::Drops;
+use crate::querylog::{Drops, Next, Pace};
 
 /// First retry delay after a failed connection.
 pub const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -34,7 +34,8 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(10);
 pub const IO_TIMEOUT: Duration = Duration::from_secs(2);
 /// Events written between flushes at most.
 const BATCH: usize = 256;
-/// How often an idle writer looks at its stop flag.
+/// How often an idle writer looks at its stop flag (a busy one polls every
+/// [`crate::querylog::Pace`] interval).
 const TICK: Duration = Duration::from_millis(50);
 
 /// A byte stream to a collector.
@@ -160,6 +161,7 @@ impl<P: Protocol> Writer<P> {
         let mut backoff = BACKOFF_MIN;
         let mut next_try = Instant::now();
         let mut failing = false;
+        let mut pace = Pace::default();
         loop {
             let stopping = self.stop.load(Ordering::Relaxed);
             if !self.proto.connected() {
@@ -193,11 +195,13 @@ impl<P: Protocol> Writer<P> {
                     }
                 }
             }
-            let first = match self.rx.recv_timeout(TICK) {
-                Ok(i) => i,
-                Err(RecvTimeoutError::Timeout) if stopping => break,
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => break,
+            // Polls while events flow (no wake-up syscall on the request path), blocks for at
+            // most TICK once idle; either way the stop flag is seen within TICK.
+            let first = match pace.next(&self.rx, TICK) {
+                Next::Item(i) => i,
+                Next::Empty if stopping => break,
+                Next::Empty => continue,
+                Next::Closed => break,
             };
             // n: items written since the last flush; a failed write loses its own item too.
             let mut n = 0u64;

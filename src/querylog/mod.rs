@@ -13,9 +13,11 @@
 //!
 //! Rooms: this file holds the request path's side ([`QueryLog`], [`Entry`]); `writer` the
 //! writer thread and the line format; `rotate` the file on disk (size and age rotation,
-//! retention); `pseudonym` the keyed client pseudonyms.
+//! retention); `pseudonym` the keyed client pseudonyms; `pace` how writer threads wait (the
+//! export writers wait the same way).
 
 mod drops;
+mod pace;
 mod pseudonym;
 mod rotate;
 mod writer;
@@ -33,6 +35,7 @@ use prometheus::IntCounter;
 use crate::config::{ClientMode, QueryLogConfig};
 use crate::outcome::Outcome;
 pub use drops::{DROP_WARN_INTERVAL, Drops};
+pub use pace::{Next, Pace};
 use writer::Writer;
 
 pub use pseudonym::{Pseudonymizer, masked};

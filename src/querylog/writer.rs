@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant, SystemTime};
 
 use hickory_proto::op::ResponseCode;
@@ -15,15 +15,12 @@ use hickory_proto::rr::RecordType;
 use prometheus::IntCounter;
 use serde::Serialize;
 
+use super::pace::{Next, Pace};
 use super::{DROP_WARN_INTERVAL, Entry, Msg, Pseudonymizer};
 use crate::config::QueryLogConfig;
 
 /// How often the writer checks ages and flushes while idle.
 const TICK: Duration = Duration::from_secs(1);
-/// How often the writer looks for entries while they flow (the longest an entry waits).
-const POLL: Duration = Duration::from_millis(5);
-/// Empty polls (about a second) after which the writer blocks instead of polling.
-const IDLE_AFTER: u32 = 200;
 /// Entries written between two flushes at most, when the writer never catches up.
 const FLUSH_EVERY: usize = 512;
 
@@ -97,29 +94,23 @@ impl Writer {
         }
     }
 
-    /// The writer loop. While entries flow it polls the channel every [`POLL`] instead of
-    /// blocking on it: a blocked receiver makes every `try_send` on the request path wake it
-    /// with a syscall, a polling one costs the sender nothing. After [`IDLE_AFTER`] without an
-    /// entry it blocks again (1 s ticks), so an idle log costs no wake-ups.
+    /// The writer loop: waits as [`Pace`] says (polling while entries flow, so the request path
+    /// never pays for a wake-up), drains what is queued, flushes once caught up.
     pub(super) fn run(mut self, rx: Receiver<Msg>) {
-        let mut idle_polls = 0u32;
+        let mut pace = Pace::default();
         loop {
-            let first = if idle_polls >= IDLE_AFTER {
-                match rx.recv_timeout(TICK) {
-                    Ok(m) => Some(m),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => {
-                        self.flush();
-                        return;
-                    }
+            let first = match pace.next(&rx, TICK) {
+                Next::Item(m) => m,
+                Next::Empty => {
+                    self.housekeeping(false);
+                    continue;
                 }
-            } else {
-                None
+                Next::Closed => {
+                    self.flush();
+                    return;
+                }
             };
-            let mut got = usize::from(first.is_some());
-            if let Some(m) = first
-                && self.handle(m)
-            {
+            if self.handle(first) {
                 return;
             }
             // Drain what is queued (bounded by the channel's capacity plus what arrives
@@ -127,7 +118,6 @@ impl Writer {
             loop {
                 match rx.try_recv() {
                     Ok(m) => {
-                        got += 1;
                         if self.handle(m) {
                             return;
                         }
@@ -144,14 +134,6 @@ impl Writer {
             }
             self.flush();
             self.housekeeping(false);
-            if got == 0 {
-                idle_polls = idle_polls.saturating_add(1);
-            } else {
-                idle_polls = 0;
-            }
-            if idle_polls < IDLE_AFTER {
-                std::thread::sleep(POLL);
-            }
         }
     }
 
