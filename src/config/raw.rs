@@ -44,6 +44,47 @@ pub struct RawConfig {
     pub state_dir: Option<Spanned<String>>,
     /// Refuse to start when a remote list has neither a download nor a disk copy.
     pub strict_start: bool,
+    /// `[[exceptions]]`: time-boxed allows per zone, by vendor or name.
+    pub exceptions: Vec<Spanned<RawException>>,
+}
+
+/// One `[[exceptions]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawException {
+    /// Zones it applies in.
+    #[serde(default)]
+    pub zones: Vec<Spanned<String>>,
+    /// Catalogue vendor ids.
+    #[serde(default)]
+    pub vendors: Vec<Spanned<String>>,
+    /// Names (and their subdomains).
+    #[serde(default)]
+    pub names: Vec<Spanned<String>>,
+    /// Required: a date (end of that day, UTC) or an RFC 3339 time.
+    #[serde(default)]
+    pub until: Option<Spanned<String>>,
+    /// Required: why.
+    #[serde(default)]
+    pub reason: Option<Spanned<String>>,
+    /// The ticket (it labels the exception's hits).
+    #[serde(default)]
+    pub ticket: Option<Spanned<String>>,
+}
+
+/// One entry of a zone's `block`: a list name, or `{ list = "NAME", mode = "log" }` (a trial).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawBlockEntry {
+    /// `"NAME"`: the list blocks.
+    Name(String),
+    /// `{ list = "NAME", mode = "log" | "enforce" }`.
+    Table {
+        /// The list.
+        list: String,
+        /// `log`: a trial (would-block only); `enforce`: the same as a plain name.
+        mode: String,
+    },
 }
 
 /// `[server]`; an absent key takes its default in validation.
@@ -220,9 +261,19 @@ pub struct RawListDownload {
 pub struct RawZone {
     /// CIDRs of the clients in this zone; the longest matching prefix over all zones wins.
     pub networks: Vec<Spanned<String>>,
-    /// Lists whose names are blocked for this zone.
+    /// Lists whose names are blocked for this zone (`{ list, mode = "log" }`: a trial).
     #[serde(default)]
-    pub block: Vec<Spanned<String>>,
+    pub block: Vec<Spanned<RawBlockEntry>>,
+    /// Catalogue vendors blocked in this zone (with the built-in catalogue's hosts).
+    #[serde(default)]
+    pub block_vendors: Vec<Spanned<String>>,
+    /// Catalogue vendors never blocked in this zone.
+    #[serde(default)]
+    pub allow_vendors: Vec<Spanned<String>>,
+    /// Watched lists (`catalogue:server_side` or a list name): resolved, counted and logged as
+    /// `watched`, never blocked.
+    #[serde(default)]
+    pub watch: Vec<Spanned<String>>,
     /// Lists whose names are never blocked for this zone (allow beats block).
     #[serde(default)]
     pub allow: Vec<Spanned<String>>,

@@ -6,8 +6,8 @@
 //! structured data or TLS; the format is one line, and the escaping of §6.3.3 (`"`, `\` and `]`
 //! in a parameter value take a backslash) is tested below.
 //!
-//! Which events: blocked and would-block answers, exception hits (an allow rule beat a block
-//! rule), bypass attempts (canaries, DoH endpoint names), list update failures and reloads.
+//! Which events: blocked, would-block and watched answers, exception hits (an allow rule or an
+//! `[[exceptions]]` entry beat a block rule; the entry's label in `exception`), bypass attempts (canaries, DoH endpoint names), list update failures and reloads.
 
 use std::fmt::Write as _;
 use std::time::SystemTime;
@@ -41,6 +41,7 @@ pub fn query_kind(ev: &QueryEvent) -> Option<(&'static str, u8)> {
     if ev.policy_hit {
         return Some(match e.outcome {
             Outcome::Blocked => ("blocked", NOTICE),
+            Outcome::Watched => ("watched", INFO),
             _ => ("would_block", INFO),
         });
     }
@@ -119,6 +120,7 @@ pub fn format_query(ev: &QueryEvent, cfg: &SyslogConfig) -> Option<String> {
             ("rule", e.rule.as_deref()),
             ("vendor", e.vendor.as_deref()),
             ("category", e.category),
+            ("exception", e.exception.as_deref()),
             ("bypass", bypass),
             ("client", client.as_deref()),
         ],

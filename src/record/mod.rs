@@ -75,9 +75,24 @@ pub struct Event<'a> {
 
 impl Event<'_> {
     /// A policy hit: a block rule matched (blocked, would-block, or would-block whose upstream
-    /// then failed).
+    /// then failed), or a watched list did.
     pub fn is_policy_hit(&self) -> bool {
         self.verdict.is_some_and(|v| !v.allowed)
+    }
+
+    /// An exception lifted a block rule (a policy event too: recorded under `record = "policy"`).
+    pub fn is_exception_hit(&self) -> bool {
+        self.verdict.is_some_and(|v| v.exception.is_some())
+    }
+}
+
+/// The `mode` label of an event's tracker attempt: `watch` for a watched name, else the zone's
+/// mode.
+fn mode_label(ev: &Event<'_>) -> &'static str {
+    if ev.outcome == Outcome::Watched {
+        crate::metrics::MODE_WATCH
+    } else {
+        ev.mode.as_str()
     }
 }
 
@@ -88,6 +103,8 @@ pub struct Scope<'a> {
     pub zones: &'a [ZonePolicy],
     /// Their configs, in the same order.
     pub zone_configs: &'a [ZoneConfig],
+    /// `[[exceptions]]` (for the state gauges).
+    pub exceptions: &'a [crate::config::ExceptionConfig],
     /// Compiled lists, indexed by list id.
     pub lists: &'a [Arc<CompiledList>],
     /// The upstream groups and their servers: `default` (`[upstream]`; `upstream::RECURSOR_ADDR`
@@ -258,6 +275,7 @@ impl Recorder {
             });
         }
         self.handles.store(Arc::new(h));
+        self.refresh_exceptions();
     }
 
     /// An observer for an upstream set of `servers` (their series pre-registered at zero),
@@ -333,25 +351,38 @@ impl Recorder {
         if ev.outcome == Outcome::RateLimited {
             self.metrics.rate_limited.with_label_values(&[zname]).inc();
         }
+        if let Some(v) = ev.verdict.filter(|v| v.exception.is_some()) {
+            let c = match &v.vendor {
+                Some(vendor) => z
+                    .excepted
+                    .get(&(v.list, Arc::as_ptr(vendor).cast::<u8>() as usize)),
+                None => z.excepted_other.as_ref(),
+            };
+            match c {
+                Some(c) => c.inc(),
+                None => self.exception_slow(zname, v),
+            }
+        }
         if let Some(v) = ev.verdict.filter(|v| !v.allowed) {
             let c = match &v.vendor {
                 Some(vendor) => z
                     .attempts
                     .get(&(v.list, Arc::as_ptr(vendor).cast::<u8>() as usize)),
-                None => z.other.as_ref(),
+                None => z.other.get(usize::from(v.list)).and_then(Option::as_ref),
             };
             match c {
                 Some(c) => c.inc(),
-                None => self.attempt_slow(zname, v, ev.mode),
+                None => self.attempt_slow(zname, v, mode_label(ev)),
             }
-            if ev.outcome == Outcome::Blocked {
-                match z.blocked.get(usize::from(v.list)).and_then(Option::as_ref) {
+            let by_list = match ev.outcome {
+                Outcome::Blocked => Some((&z.blocked, &self.metrics.blocked)),
+                Outcome::WouldBlock => Some((&z.would_block, &self.metrics.would_block)),
+                _ => None,
+            };
+            if let Some((handles, family)) = by_list {
+                match handles.get(usize::from(v.list)).and_then(Option::as_ref) {
                     Some(c) => c.inc(),
-                    None => self
-                        .metrics
-                        .blocked
-                        .with_label_values(&[zname, &v.list_name])
-                        .inc(),
+                    None => family.with_label_values(&[zname, &v.list_name]).inc(),
                 }
             }
             let client = self.key.load().client(ev.client, z.client);
@@ -378,16 +409,41 @@ impl Recorder {
         self.trace(ev);
     }
 
-    fn attempt_slow(&self, zone: &str, v: &Verdict, mode: Mode) {
+    fn attempt_slow(&self, zone: &str, v: &Verdict, mode: &str) {
         self.metrics
             .tracker_attempts
             .with_label_values(&[
                 zone,
                 v.vendor.as_deref().unwrap_or(OTHER),
                 v.category.unwrap_or(OTHER),
-                mode.as_str(),
+                mode,
             ])
             .inc();
+    }
+
+    fn exception_slow(&self, zone: &str, v: &Verdict) {
+        self.metrics
+            .exception_hits
+            .with_label_values(&[zone, v.vendor.as_deref().unwrap_or(OTHER)])
+            .inc();
+    }
+
+    /// Sets the `pixelguard_exceptions{state}` gauges for the clock now (called when a snapshot
+    /// is installed and at every scrape, so they stay true as time passes).
+    pub fn refresh_exceptions(&self) {
+        let now = unix_now();
+        let mut counts = [0i64; 3];
+        for &until in &self.handles.load().exception_ends {
+            let i = match crate::config::state_at(until, now) {
+                crate::config::ExceptionState::Active => 0,
+                crate::config::ExceptionState::Expiring => 1,
+                crate::config::ExceptionState::Expired => 2,
+            };
+            counts[i] += 1;
+        }
+        for (state, n) in crate::metrics::EXCEPTION_STATES.iter().zip(counts) {
+            self.metrics.exceptions.with_label_values(&[state]).set(n);
+        }
     }
 
     fn record_slow(&self, zone: &str, ev: &Event<'_>) {
@@ -395,10 +451,16 @@ impl Recorder {
         m.queries
             .with_label_values(&[zone, ev.outcome.as_str()])
             .inc();
+        if let Some(v) = ev.verdict.filter(|v| v.exception.is_some()) {
+            self.exception_slow(zone, v);
+        }
         if let Some(v) = ev.verdict.filter(|v| !v.allowed) {
-            self.attempt_slow(zone, v, ev.mode);
+            self.attempt_slow(zone, v, mode_label(ev));
             if ev.outcome == Outcome::Blocked {
                 m.blocked.with_label_values(&[zone, &v.list_name]).inc();
+            }
+            if ev.outcome == Outcome::WouldBlock {
+                m.would_block.with_label_values(&[zone, &v.list_name]).inc();
             }
         }
         if let Some(k) = ev.bypass {
@@ -417,7 +479,7 @@ impl Recorder {
         let ql = self.query_log.get().filter(|_| match out.record {
             RecordMode::None => false,
             RecordMode::All => true,
-            RecordMode::Policy => ev.is_policy_hit(),
+            RecordMode::Policy => ev.is_policy_hit() || ev.is_exception_hit(),
         });
         let policy_hit = ev.is_policy_hit();
         let exception = ev.verdict.is_some_and(|v| v.allowed);
@@ -449,6 +511,7 @@ impl Recorder {
             vendor: v.and_then(|v| v.vendor.clone()),
             category: v.and_then(|v| v.category),
             cloaked_via: v.and_then(|v| v.cloaked_via.as_deref().map(Box::from)),
+            exception: v.and_then(|v| v.exception.clone()),
             upstream: ev.upstream,
             duration: ev.elapsed,
         };
