@@ -195,6 +195,18 @@ pub fn summary(snap: &Snapshot, addrs: &[SocketAddr]) -> Vec<String> {
             z.block.join(", "),
             z.allow.join(", ")
         ));
+        if let Some(last) = out.last_mut() {
+            for (key, v) in [
+                ("trial", &z.trial),
+                ("block_vendors", &z.block_vendors),
+                ("allow_vendors", &z.allow_vendors),
+                ("watch", &z.watch),
+            ] {
+                if !v.is_empty() {
+                    last.push_str(&format!(" {key}=[{}]", v.join(", ")));
+                }
+            }
+        }
     }
     for l in &snap.lists {
         let src = l.source.to_string();

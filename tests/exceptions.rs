@@ -18,7 +18,7 @@ use support::pg;
 async fn an_exception_lifts_blocks_in_its_zone_and_ends_by_itself() {
     let up = upstream();
     // An exception ending a few seconds from now, written as RFC 3339.
-    let soon = SystemTime::now() + Duration::from_secs(4);
+    let soon = SystemTime::now() + Duration::from_secs(6);
     let soon = humantime::format_rfc3339_seconds(soon).to_string();
     let config = format!(
         "{}[lists.trackers]\nsource = \"builtin:trackers\"\n\n\
@@ -43,8 +43,34 @@ async fn an_exception_lifts_blocks_in_its_zone_and_ends_by_itself() {
     assert_eq!(metric(&m, g, &[("state", "expiring")]), Some(1.0));
     assert_eq!(metric(&m, g, &[("state", "expired")]), Some(0.0));
 
+    // explain shows the exception, its reason, ticket and days left, and the precedence.
+    let url = format!(
+        "http://{}/api/explain?client=127.0.0.2&name=px.ads.linkedin.com&type=A",
+        pg.app.admin_addr.unwrap()
+    );
+    let body = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let j: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let text = j["text"].as_str().unwrap();
+    assert!(text.contains("allowed by exception INC-4411 (reason: Recruitment campaign; until 2100-01-01T00:00:00Z"), "{text}");
+    assert!(
+        text.contains("allow lists > allow_vendors > exceptions in force > watch"),
+        "{text}"
+    );
+    assert_eq!(j["decision"]["exception"]["ticket"], "INC-4411");
+    assert!(j["decision"]["exception"]["days_left"].as_u64().unwrap() > 365 * 70);
+
     // No reload: the second exception stops applying at its `until`.
-    support::poll_until(Duration::from_secs(15), "the exception ends", || async {
+    support::poll_until(Duration::from_secs(20), "the exception ends", || async {
         blocked(&pg, 2, "connect.facebook.net").await
     })
     .await;

@@ -22,7 +22,17 @@ pub fn run<'a>(cx: &Cx<'a>) -> Flow<'a> {
         return Flow::Continue;
     };
     let q = QueryName::new(cx.q.name.as_bytes());
-    cx.detail(|t| t.matches(cx.snap, zone, &q));
+    cx.detail(|t| {
+        t.matches(cx.snap, zone, &q);
+        let governed = !(zone.exceptions.is_empty()
+            && zone.allow_vendors.is_empty()
+            && zone.block_vendors.is_empty()
+            && zone.watch.is_empty()
+            && zone.trial.is_empty());
+        if governed {
+            t.line("order", PRECEDENCE.into());
+        }
+    });
     if zone.mode == Mode::Off {
         cx.detail(|t| {
             t.line("decision", "mode off: no policy; resolved normally".into());
@@ -35,7 +45,10 @@ pub fn run<'a>(cx: &Cx<'a>) -> Flow<'a> {
     }
     match policy::decide(&cx.snap.lists, zone, &q) {
         Some(Decision::Block(v, action)) if zone.mode == Mode::Enforce => {
-            cx.detail(|t| decided(t, &v, "blocked", ""));
+            cx.detail(|t| {
+                ended(cx, t, zone, &q, &v);
+                decided(t, &v, "blocked", "");
+            });
             let blocked = Blocked {
                 response: &zone.response,
                 action,
@@ -103,6 +116,32 @@ pub fn run<'a>(cx: &Cx<'a>) -> Flow<'a> {
                 t.set("decision", json!({ "kind": "not_blocked", "reason": reason }));
             });
             Flow::Found(Found::Policy(Passed::NoRule))
+        }
+    }
+}
+
+/// The precedence explain shows in zones with exceptions, vendor keys, watch or trials.
+const PRECEDENCE: &str = "allow lists > allow_vendors > exceptions in force > watch > block lists and block_vendors > lists on trial (log)";
+
+/// Notes the zone's exceptions that cover a blocked name but have ended.
+fn ended(
+    cx: &Cx<'_>,
+    t: &crate::pipeline::trace::Trace,
+    zone: &ZonePolicy,
+    q: &QueryName,
+    v: &Verdict,
+) {
+    for e in zone.exceptions.iter().filter(|e| e.covers(q.as_str(), v)) {
+        if let Some(c) = cx.snap.config.exceptions.get(e.index) {
+            t.line(
+                "exception",
+                format!(
+                    "{} (reason: {}) ended {}: no longer applied",
+                    c.label(),
+                    c.reason,
+                    humantime::format_rfc3339_seconds(c.until)
+                ),
+            );
         }
     }
 }
