@@ -345,7 +345,7 @@ fn decide_lists(
             m.find(q, |hit| {
                 let named = payload_attr(hit.payload)
                     .and_then(|a| list.attrs.get(a))
-                    .is_some_and(|a| zone.block_vendors.iter().any(|v| *v == a.vendor));
+                    .is_some_and(|a| zone.block_vendors.contains(&a.vendor));
                 match applicable(list, zone, hit, cloak) {
                     Some(action) if named => ControlFlow::Break(Candidate {
                         list: i,

@@ -17,6 +17,7 @@ mod lists;
 mod local;
 mod query_log;
 mod raw;
+mod raw_governance;
 mod server;
 pub mod source;
 mod upstream;

@@ -9,6 +9,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use super::raw_governance::{RawBlockEntry, RawException};
+
 /// The whole file.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -46,45 +48,6 @@ pub struct RawConfig {
     pub strict_start: bool,
     /// `[[exceptions]]`: time-boxed allows per zone, by vendor or name.
     pub exceptions: Vec<Spanned<RawException>>,
-}
-
-/// One `[[exceptions]]` entry.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawException {
-    /// Zones it applies in.
-    #[serde(default)]
-    pub zones: Vec<Spanned<String>>,
-    /// Catalogue vendor ids.
-    #[serde(default)]
-    pub vendors: Vec<Spanned<String>>,
-    /// Names (and their subdomains).
-    #[serde(default)]
-    pub names: Vec<Spanned<String>>,
-    /// Required: a date (end of that day, UTC) or an RFC 3339 time.
-    #[serde(default)]
-    pub until: Option<Spanned<String>>,
-    /// Required: why.
-    #[serde(default)]
-    pub reason: Option<Spanned<String>>,
-    /// The ticket (it labels the exception's hits).
-    #[serde(default)]
-    pub ticket: Option<Spanned<String>>,
-}
-
-/// One entry of a zone's `block`: a list name, or `{ list = "NAME", mode = "log" }` (a trial).
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum RawBlockEntry {
-    /// `"NAME"`: the list blocks.
-    Name(String),
-    /// `{ list = "NAME", mode = "log" | "enforce" }`.
-    Table {
-        /// The list.
-        list: String,
-        /// `log`: a trial (would-block only); `enforce`: the same as a plain name.
-        mode: String,
-    },
 }
 
 /// `[server]`; an absent key takes its default in validation.

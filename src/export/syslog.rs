@@ -224,4 +224,20 @@ mod tests {
         ev.exception = true;
         assert_eq!(query_kind(&ev), Some(("exception", INFO)));
     }
+
+    #[test]
+    fn watched_and_excepted_answers_are_events_of_their_own() {
+        let ev = super::super::tests::event(Outcome::Watched);
+        assert_eq!(query_kind(&ev), Some(("watched", INFO)));
+        let mut ev = super::super::tests::event(Outcome::Forwarded);
+        ev.policy_hit = false;
+        ev.exception = true;
+        ev.entry.exception = Some("INC-4411".into());
+        let m = format_query(&ev, &cfg()).unwrap();
+        assert!(m.contains("exception=\"INC-4411\""), "{m}");
+        assert!(m.contains("vendor=\"acme\""), "{m}");
+        let j = super::super::dnstap::extra_json(&ev, None);
+        let j: serde_json::Value = serde_json::from_slice(&j).unwrap();
+        assert_eq!(j["exception"], "INC-4411");
+    }
 }

@@ -9,12 +9,16 @@
 //! the query log see clients through the configured [`ClientMode`] (a keyed pseudonym by
 //! default).
 //!
+//! Rooms: `handles` (counters resolved per snapshot), `slow` (the label-formatting fallbacks and
+//! the exception gauges), `health` (upstream reachability), `topk`.
+//!
 //! The recorder reaches into nothing: it is handed a [`Scope`] per snapshot, provides the
 //! upstream observer ([`Recorder::upstream_observer`]) for the installer to attach, and learns
 //! the cache size through a source registered at start ([`Recorder::set_cache_entries`]).
 
 mod handles;
 mod health;
+mod slow;
 mod topk;
 
 use std::net::{IpAddr, SocketAddr};
@@ -30,13 +34,14 @@ use crate::config::{ClientMode, Mode, QueryLogConfig, RecordMode, ZoneConfig};
 use crate::export::{Export, Notice, QueryEvent};
 use crate::lists::CompiledList;
 use crate::lists::doh::DohHosts;
-use crate::metrics::{Metrics, OTHER, ZONE_NONE};
+use crate::metrics::{Metrics, ZONE_NONE};
 use crate::outcome::{Bypass, Outcome, Verdict};
 use crate::policy::ZonePolicy;
 use crate::querylog::{Entry, Pseudonymizer, QueryLog};
 use crate::upstream::TryObserver;
 use crate::zones::ZoneId;
 use handles::{Handles, N_OUTCOMES, Tops};
+use slow::mode_label;
 
 pub use health::{NotReady, UpstreamHealth};
 pub use topk::{Span, TOP_CAPACITY, ZoneTop, unix_now};
@@ -83,16 +88,6 @@ impl Event<'_> {
     /// An exception lifted a block rule (a policy event too: recorded under `record = "policy"`).
     pub fn is_exception_hit(&self) -> bool {
         self.verdict.is_some_and(|v| v.exception.is_some())
-    }
-}
-
-/// The `mode` label of an event's tracker attempt: `watch` for a watched name, else the zone's
-/// mode.
-fn mode_label(ev: &Event<'_>) -> &'static str {
-    if ev.outcome == Outcome::Watched {
-        crate::metrics::MODE_WATCH
-    } else {
-        ev.mode.as_str()
     }
 }
 
@@ -407,70 +402,6 @@ impl Recorder {
             },
         );
         self.trace(ev);
-    }
-
-    fn attempt_slow(&self, zone: &str, v: &Verdict, mode: &str) {
-        self.metrics
-            .tracker_attempts
-            .with_label_values(&[
-                zone,
-                v.vendor.as_deref().unwrap_or(OTHER),
-                v.category.unwrap_or(OTHER),
-                mode,
-            ])
-            .inc();
-    }
-
-    fn exception_slow(&self, zone: &str, v: &Verdict) {
-        self.metrics
-            .exception_hits
-            .with_label_values(&[zone, v.vendor.as_deref().unwrap_or(OTHER)])
-            .inc();
-    }
-
-    /// Sets the `pixelguard_exceptions{state}` gauges for the clock now (called when a snapshot
-    /// is installed and at every scrape, so they stay true as time passes).
-    pub fn refresh_exceptions(&self) {
-        let now = unix_now();
-        let mut counts = [0i64; 3];
-        for &until in &self.handles.load().exception_ends {
-            let i = match crate::config::state_at(until, now) {
-                crate::config::ExceptionState::Active => 0,
-                crate::config::ExceptionState::Expiring => 1,
-                crate::config::ExceptionState::Expired => 2,
-            };
-            counts[i] += 1;
-        }
-        for (state, n) in crate::metrics::EXCEPTION_STATES.iter().zip(counts) {
-            self.metrics.exceptions.with_label_values(&[state]).set(n);
-        }
-    }
-
-    fn record_slow(&self, zone: &str, ev: &Event<'_>) {
-        let m = &self.metrics;
-        m.queries
-            .with_label_values(&[zone, ev.outcome.as_str()])
-            .inc();
-        if let Some(v) = ev.verdict.filter(|v| v.exception.is_some()) {
-            self.exception_slow(zone, v);
-        }
-        if let Some(v) = ev.verdict.filter(|v| !v.allowed) {
-            self.attempt_slow(zone, v, mode_label(ev));
-            if ev.outcome == Outcome::Blocked {
-                m.blocked.with_label_values(&[zone, &v.list_name]).inc();
-            }
-            if ev.outcome == Outcome::WouldBlock {
-                m.would_block.with_label_values(&[zone, &v.list_name]).inc();
-            }
-        }
-        if let Some(k) = ev.bypass {
-            m.bypass.with_label_values(&[zone, k.as_str()]).inc();
-        }
-        if self.doh.matches(ev.qname) {
-            m.bypass
-                .with_label_values(&[zone, Bypass::DohHost.as_str()])
-                .inc();
-        }
     }
 
     /// The one fan-out of an answer to the query log and the export sinks: the entry is built
