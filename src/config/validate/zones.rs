@@ -76,11 +76,10 @@ pub(super) fn zones(cx: &mut Ctx<'_>, raw: &RawConfig, overrides: &Overrides) ->
         let mut block = Vec::new();
         let mut trial = Vec::new();
         for (i, b) in zr.block.iter().enumerate() {
-            let (list, to) = match b.get_ref() {
-                RawBlockEntry::Name(l) => (l, &mut block),
+            let list = match b.get_ref() {
+                RawBlockEntry::Name(l) => l,
                 RawBlockEntry::Table { list, mode } => match mode.as_str() {
-                    "enforce" => (list, &mut block),
-                    "log" => (list, &mut trial),
+                    "enforce" | "log" => list,
                     other => {
                         cx.spanned(b, format!("zones.{name}.block[{i}].mode: unknown mode {other:?}; expected log (a trial: would-block only) or enforce"));
                         continue;
@@ -88,6 +87,16 @@ pub(super) fn zones(cx: &mut Ctx<'_>, raw: &RawConfig, overrides: &Overrides) ->
                 },
             };
             if raw.lists.contains_key(list) {
+                if block.contains(list) || trial.contains(list) {
+                    cx.spanned(b, format!("zones.{name}.block[{i}]: list {list:?} is named twice; a list either blocks or is on trial in a zone"));
+                    continue;
+                }
+                let to = if matches!(b.get_ref(), RawBlockEntry::Table { mode, .. } if mode == "log")
+                {
+                    &mut trial
+                } else {
+                    &mut block
+                };
                 to.push(list.clone());
             } else {
                 cx.spanned(b, undefined(list, "block", i));
