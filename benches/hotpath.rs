@@ -119,6 +119,12 @@ fn benches(c: &mut Criterion) {
         canaries: true,
         uncloak: true,
         rate_limit: Default::default(),
+        trial: vec![],
+        watch: vec![],
+        vendor_list: None,
+        block_vendors: vec![],
+        allow_vendors: vec![],
+        exceptions: vec![],
     };
     let all = vec![list];
     let listed = text.lines().nth(500_000).unwrap_or("a.example").to_owned();

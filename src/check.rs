@@ -40,6 +40,9 @@ pub fn check(source: &ConfigSource) -> Result<(), CommandError> {
         outln!("  {line}");
     }
     outln!("  {downloads}");
+    for line in exception_report(&snap.config, std::time::SystemTime::now()) {
+        outln!("{line}");
+    }
     for l in &snap.lists {
         out!("{}", list_report(l));
     }
@@ -74,6 +77,50 @@ pub fn check(source: &ConfigSource) -> Result<(), CommandError> {
         outln!("warning: {missing} list(s) not loaded; the daemon would start without them");
     }
     Ok(())
+}
+
+/// The `[[exceptions]]` at `now`: one line each (label, zones, what it lifts, its end, days
+/// left, reason), then a warning for each that ends within 14 days and a line for each that has
+/// ended (no longer applied: remove it, or extend it with a new `until` and reason).
+pub fn exception_report(config: &Config, now: std::time::SystemTime) -> Vec<String> {
+    use crate::config::ExceptionState;
+    let mut out = Vec::new();
+    let mut warnings = Vec::new();
+    for e in &config.exceptions {
+        let until = humantime::format_rfc3339_seconds(e.until);
+        let mut what = e
+            .vendors
+            .iter()
+            .map(|v| format!("vendor {v}"))
+            .collect::<Vec<_>>();
+        what.extend(e.names.iter().map(|n| format!("name {n}")));
+        let state = e.state(now);
+        out.push(format!(
+            "  exception {}: zones {}: {}; until {until} ({}); reason: {}",
+            e.label(),
+            e.zones.join(", "),
+            what.join(", "),
+            match state {
+                ExceptionState::Expired => "expired".to_owned(),
+                _ => format!("{} days left", e.days_left(now)),
+            },
+            e.reason
+        ));
+        match state {
+            ExceptionState::Expiring => warnings.push(format!(
+                "warning: exception {} expires in {} days ({until}); renew it with a new until and reason, or let it end",
+                e.label(),
+                e.days_left(now)
+            )),
+            ExceptionState::Expired => warnings.push(format!(
+                "expired: exception {} ended {until} and is no longer applied; remove it from the config",
+                e.label()
+            )),
+            ExceptionState::Active => {}
+        }
+    }
+    out.extend(warnings);
+    out
 }
 
 /// How remote lists are downloaded: through `[list_download] proxy` (credentials shown as
@@ -202,5 +249,47 @@ async fn lists_report(config: &Config, update: bool) -> Result<(), CommandError>
         Err(CommandError::ListsWithoutContent(failed))
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Overrides;
+
+    #[test]
+    fn exceptions_are_listed_with_warnings_for_expiring_and_expired() {
+        let text = "[server]\nlisten = [\"127.0.0.1:53\"]\n[upstream]\nservers = [\"127.0.0.1:53\"]\n\
+            [zones.hr]\nnetworks = [\"10.1.0.0/16\"]\n\
+            [[exceptions]]\nzones = [\"hr\"]\nvendors = [\"linkedin\"]\nuntil = \"2027-03-31\"\nreason = \"campaign\"\nticket = \"INC-4411\"\n\
+            [[exceptions]]\nzones = [\"hr\"]\nnames = [\"a.test\"]\nuntil = \"2027-01-01\"\nreason = \"old\"\n";
+        let c = Config::from_str(
+            text,
+            "t.toml",
+            std::path::Path::new("/etc/pg"),
+            &Overrides::default(),
+        )
+        .unwrap();
+        let at = |s: &str| humantime::parse_rfc3339(s).unwrap();
+        let r = exception_report(&c, at("2027-01-05T00:00:00Z"));
+        assert_eq!(r.len(), 3, "{r:#?}");
+        assert!(r[0].contains("exception INC-4411: zones hr: vendor linkedin; until 2027-04-01T00:00:00Z (86 days left); reason: campaign"), "{}", r[0]);
+        assert!(
+            r[1].contains("exception exceptions[1]: zones hr: name a.test")
+                && r[1].contains("(expired)"),
+            "{}",
+            r[1]
+        );
+        assert!(
+            r[2].starts_with("expired: exception exceptions[1]"),
+            "{}",
+            r[2]
+        );
+        let r = exception_report(&c, at("2027-03-25T00:00:00Z"));
+        assert!(
+            r.iter()
+                .any(|l| l.starts_with("warning: exception INC-4411 expires in 7 days")),
+            "{r:#?}"
+        );
     }
 }

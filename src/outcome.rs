@@ -26,6 +26,8 @@ pub enum Outcome {
     Invalid,
     /// Over the client's rate limit: REFUSED or dropped.
     RateLimited,
+    /// A watched name (`watch`): answered normally, recorded as watched; never blocked.
+    Watched,
 }
 
 impl Outcome {
@@ -40,6 +42,7 @@ impl Outcome {
         Self::Failed,
         Self::Invalid,
         Self::RateLimited,
+        Self::Watched,
     ];
 
     /// The position in [`Outcome::ALL`], for arrays indexed by outcome.
@@ -59,6 +62,7 @@ impl Outcome {
             Self::Failed => "failed",
             Self::Invalid => "invalid",
             Self::RateLimited => "rate_limited",
+            Self::Watched => "watched",
         }
     }
 }
@@ -129,6 +133,8 @@ pub struct Verdict {
     pub cloaked_via: Option<String>,
     /// True when an allow rule matched (the verdict explains why the name was *not* blocked).
     pub allowed: bool,
+    /// The label of the exception that lifted this block rule (then `allowed` is true).
+    pub exception: Option<Arc<str>>,
 }
 
 impl Verdict {

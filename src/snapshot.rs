@@ -9,9 +9,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::config::{Config, ListConfig};
+use crate::config::{WATCH_SERVER_SIDE, ZoneConfig};
+use crate::lists::catalogue::Category;
 use crate::lists::supply::ListSupply;
 use crate::lists::{self, CompiledList};
-use crate::policy::ZonePolicy;
+use crate::policy::{Exception, ZonePolicy};
 use crate::upstream::Upstreams;
 use crate::upstream::route::Forwards;
 use crate::zones::{ZoneId, ZoneTable};
@@ -59,6 +61,16 @@ impl Snapshot {
         }
         // Vendors for lists that carry none, from the loaded catalogue-like lists (once per build).
         lists::attribute::apply(&mut lists);
+        let extra = extra_lists(&config, &lists, &index, previous);
+        for (name, list) in extra {
+            index.insert(name, lists.len() as u16);
+            lists.push(list);
+        }
+        let exceptions: Vec<Arc<Exception>> = config
+            .exceptions
+            .iter()
+            .map(|e| Arc::new(Exception::new(e)))
+            .collect();
         let mut zones = Vec::new();
         let mut nets = Vec::new();
         for (i, z) in config.zones.iter().enumerate() {
@@ -85,6 +97,34 @@ impl Snapshot {
                 canaries: z.canaries,
                 uncloak: z.uncloak,
                 rate_limit: z.rate_limit,
+                trial: z
+                    .trial
+                    .iter()
+                    .filter_map(|l| index.get(l).copied())
+                    .collect(),
+                watch: z
+                    .watch
+                    .iter()
+                    .filter_map(|l| index.get(l).copied())
+                    .collect(),
+                vendor_list: vendor_list(z, &lists, &index),
+                block_vendors: z
+                    .block_vendors
+                    .iter()
+                    .map(|v| Arc::from(v.as_str()))
+                    .collect(),
+                allow_vendors: z
+                    .allow_vendors
+                    .iter()
+                    .map(|v| Arc::from(v.as_str()))
+                    .collect(),
+                exceptions: config
+                    .exceptions
+                    .iter()
+                    .zip(&exceptions)
+                    .filter(|(c, _)| c.zones.contains(&z.name))
+                    .map(|(_, e)| e.clone())
+                    .collect(),
             });
         }
         let upstreams = Upstreams::from_config(&config.upstream, previous.map(|p| &p.upstreams));
@@ -155,6 +195,18 @@ pub fn summary(snap: &Snapshot, addrs: &[SocketAddr]) -> Vec<String> {
             z.block.join(", "),
             z.allow.join(", ")
         ));
+        if let Some(last) = out.last_mut() {
+            for (key, v) in [
+                ("trial", &z.trial),
+                ("block_vendors", &z.block_vendors),
+                ("allow_vendors", &z.allow_vendors),
+                ("watch", &z.watch),
+            ] {
+                if !v.is_empty() {
+                    last.push_str(&format!(" {key}=[{}]", v.join(", ")));
+                }
+            }
+        }
     }
     for l in &snap.lists {
         let src = l.source.to_string();
@@ -172,6 +224,67 @@ pub fn summary(snap: &Snapshot, addrs: &[SocketAddr]) -> Vec<String> {
         out.push(line);
     }
     out
+}
+
+/// The name of the built-in catalogue list added for `block_vendors` when no configured list is
+/// the built-in catalogue.
+const VENDOR_LIST: &str = "catalogue:vendors";
+
+/// Lists the zones need beyond `[lists]`: the catalogue's server-side endpoints for
+/// `watch = ["catalogue:server_side"]`, and the built-in catalogue for `block_vendors` when no
+/// configured list is it. Reused from `previous` (they only change with the binary).
+fn extra_lists(
+    config: &Config,
+    lists: &[Arc<CompiledList>],
+    index: &BTreeMap<String, u16>,
+    previous: Option<&Snapshot>,
+) -> Vec<(String, Arc<CompiledList>)> {
+    let old =
+        |name: &str| previous.and_then(|p| p.lists.iter().find(|l| &*l.name == name).cloned());
+    let mut out = Vec::new();
+    if config
+        .zones
+        .iter()
+        .any(|z| z.watch.iter().any(|w| w == WATCH_SERVER_SIDE))
+    {
+        let l = old(WATCH_SERVER_SIDE).unwrap_or_else(|| {
+            Arc::new(lists::builtin_category(
+                WATCH_SERVER_SIDE,
+                Category::ServerSide,
+            ))
+        });
+        out.push((WATCH_SERVER_SIDE.to_owned(), l));
+    }
+    let needs_catalogue = config.zones.iter().any(|z| !z.block_vendors.is_empty());
+    if needs_catalogue && builtin_index(lists, index).is_none() {
+        let l = old(VENDOR_LIST).unwrap_or_else(|| Arc::new(lists::builtin_catalogue(VENDOR_LIST)));
+        out.push((VENDOR_LIST.to_owned(), l));
+    }
+    out
+}
+
+/// The index of a list that is the built-in catalogue.
+fn builtin_index(lists: &[Arc<CompiledList>], index: &BTreeMap<String, u16>) -> Option<u16> {
+    index.iter().find_map(|(name, &i)| {
+        let l = lists.get(usize::from(i))?;
+        let builtin = matches!(&l.source, crate::config::ListSource::Builtin(b) if b == "trackers");
+        (builtin && l.error.is_none() && (name != WATCH_SERVER_SIDE)).then_some(i)
+    })
+}
+
+/// The catalogue list a zone's `block_vendors` use: none when it has none, or when it blocks
+/// that list whole anyway.
+fn vendor_list(
+    z: &ZoneConfig,
+    lists: &[Arc<CompiledList>],
+    index: &BTreeMap<String, u16>,
+) -> Option<u16> {
+    if z.block_vendors.is_empty() {
+        return None;
+    }
+    let i = builtin_index(lists, index)?;
+    let blocked_whole = z.block.iter().any(|l| index.get(l) == Some(&i));
+    (!blocked_whole).then_some(i)
 }
 
 fn reuse(prev: &Snapshot, lc: &ListConfig) -> Option<Arc<CompiledList>> {

@@ -83,7 +83,9 @@ fn config_errors_name_file_line_and_expectation() {
 #[test]
 fn the_reference_config_loads_and_relative_paths_resolve() {
     let c = Config::load(Path::new("config/pixelguard.toml"), &Overrides::default()).unwrap();
-    assert_eq!(c.zones.len(), 3);
+    assert_eq!(c.zones.len(), 4);
+    assert_eq!(c.exceptions.len(), 1);
+    assert_eq!(c.exceptions[0].label(), "INC-4411");
     let allow = &c.lists["local-allow"];
     assert_eq!(
         allow.source,

@@ -342,6 +342,7 @@ fn drop_free_rate_per_sink() {
             vendor: Some("acme".into()),
             category: Some("advertising"),
             cloaked_via: None,
+            exception: None,
             upstream: None,
             duration: Duration::from_micros(80),
         },

@@ -410,7 +410,7 @@ async fn metrics_count_each_attempt_by_zone_vendor_and_mode() {
             assert!(
                 [
                     "zone", "outcome", "vendor", "category", "mode", "list", "kind", "group",
-                    "upstream", "result", "reason", "version", "le", "sink"
+                    "upstream", "result", "reason", "version", "le", "sink", "state"
                 ]
                 .contains(&k.as_str()),
                 "label {k} on {name}"

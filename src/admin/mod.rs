@@ -219,6 +219,7 @@ async fn metrics(State(st): State<Arc<AdminState>>) -> Response {
         return starting();
     };
     st.scrape_hook();
+    p.recorder.refresh_exceptions();
     let m = p.recorder.metrics();
     m.cache_entries
         .set(i64::try_from(p.recorder.cache_entries()).unwrap_or(i64::MAX));

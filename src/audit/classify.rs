@@ -244,7 +244,7 @@ fn category_severity(c: Option<Category>) -> Severity {
             | Category::AbTesting
             | Category::WholeService,
         ) => Severity::Medium,
-        Some(Category::Monitoring | Category::DoNotBlock) => Severity::Low,
+        Some(Category::Monitoring | Category::DoNotBlock | Category::ServerSide) => Severity::Low,
         None => Severity::High,
     }
 }

@@ -6,16 +6,18 @@
 //! Relative paths resolve against the config file's folder.
 //!
 //! The typed sections live beside this file, one per concern: `server` (`[server]`, `[cache]`,
-//! `[admin]`), `upstream` (with `[forward.*]`), `lists`, `zones`, `query_log`, `local`, `export`;
+//! `[admin]`), `upstream` (with `[forward.*]`), `lists`, `zones`, `exceptions`, `query_log`, `local`, `export`;
 //! `source` says where a config comes from, `error` what can be wrong with it. Config is the
 //! ground layer: it imports nothing from the rest of the crate.
 
 mod error;
+mod exceptions;
 mod export;
 mod lists;
 mod local;
 mod query_log;
 mod raw;
+mod raw_governance;
 mod server;
 pub mod source;
 mod upstream;
@@ -27,6 +29,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use error::{ConfigError, ConfigErrors, UpstreamSyntaxError};
+pub use exceptions::{
+    EXPIRING_WITHIN, ExceptionConfig, ExceptionState, parse_until, state_at, unix,
+};
 pub use export::{
     DEFAULT_EXPORT_BUFFER, DnstapConfig, DnstapTarget, SYSLOG_SD_ID, SyslogConfig, SyslogTransport,
 };
@@ -40,8 +45,8 @@ pub use upstream::{
     MAX_FORWARD_DOMAINS, MAX_FORWARD_NAME_LEN, MAX_FORWARD_RULES, Strategy, UpstreamConfig,
     UpstreamMode, UpstreamProtocol, UpstreamServer,
 };
-pub use validate::resolv_conf_nameservers;
-pub use zones::{BlockResponse, CatalogueMode, Mode, RateLimit, ZoneConfig};
+pub use validate::{catalogue_vendors, resolv_conf_nameservers};
+pub use zones::{BlockResponse, CatalogueMode, Mode, RateLimit, WATCH_SERVER_SIDE, ZoneConfig};
 
 /// The config used when pixelguard runs without `--config`: localhost listeners, the system's
 /// resolvers as upstreams, one zone for loopback and private networks, the shipped catalogue.
@@ -119,6 +124,8 @@ pub struct Config {
     pub list_proxy: Option<DownloadProxy>,
     /// `[zones.*]`, in name order.
     pub zones: Vec<ZoneConfig>,
+    /// `[[exceptions]]`, in file order: time-boxed allows.
+    pub exceptions: Vec<ExceptionConfig>,
     /// `[log] level`.
     pub log_level: Option<String>,
     /// `[admin]`.

@@ -9,6 +9,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use super::raw_governance::{RawBlockEntry, RawException};
+
 /// The whole file.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -44,6 +46,8 @@ pub struct RawConfig {
     pub state_dir: Option<Spanned<String>>,
     /// Refuse to start when a remote list has neither a download nor a disk copy.
     pub strict_start: bool,
+    /// `[[exceptions]]`: time-boxed allows per zone, by vendor or name.
+    pub exceptions: Vec<Spanned<RawException>>,
 }
 
 /// `[server]`; an absent key takes its default in validation.
@@ -220,9 +224,19 @@ pub struct RawListDownload {
 pub struct RawZone {
     /// CIDRs of the clients in this zone; the longest matching prefix over all zones wins.
     pub networks: Vec<Spanned<String>>,
-    /// Lists whose names are blocked for this zone.
+    /// Lists whose names are blocked for this zone (`{ list, mode = "log" }`: a trial).
     #[serde(default)]
-    pub block: Vec<Spanned<String>>,
+    pub block: Vec<Spanned<RawBlockEntry>>,
+    /// Catalogue vendors blocked in this zone (with the built-in catalogue's hosts).
+    #[serde(default)]
+    pub block_vendors: Vec<Spanned<String>>,
+    /// Catalogue vendors never blocked in this zone.
+    #[serde(default)]
+    pub allow_vendors: Vec<Spanned<String>>,
+    /// Watched lists (`catalogue:server_side` or a list name): resolved, counted and logged as
+    /// `watched`, never blocked.
+    #[serde(default)]
+    pub watch: Vec<Spanned<String>>,
     /// Lists whose names are never blocked for this zone (allow beats block).
     #[serde(default)]
     pub allow: Vec<Spanned<String>>,

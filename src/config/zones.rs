@@ -1,5 +1,6 @@
 //! The typed `[zones.NAME]` sections: a zone's networks, lists, [`Mode`], [`BlockResponse`],
-//! catalogue strictness, query-log overrides and per-client [`RateLimit`].
+//! catalogue strictness, vendor-level block and allow, watched lists, query-log overrides and
+//! per-client [`RateLimit`].
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -7,6 +8,9 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use super::{ClientMode, DEFAULT_RATE_BURST, DEFAULT_RATE_QPS, RecordMode};
+
+/// The `watch` entry naming the built-in catalogue's server-to-server endpoints.
+pub const WATCH_SERVER_SIDE: &str = "catalogue:server_side";
 
 /// What a zone does with a policy hit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,8 +83,16 @@ pub struct ZoneConfig {
     pub networks: Vec<IpNet>,
     /// Block lists, by name.
     pub block: Vec<String>,
+    /// Lists on trial (`{ list = "NAME", mode = "log" }` in `block`): would-block only.
+    pub trial: Vec<String>,
     /// Allow lists, by name.
     pub allow: Vec<String>,
+    /// Catalogue vendors blocked (`block_vendors`).
+    pub block_vendors: Vec<String>,
+    /// Catalogue vendors never blocked (`allow_vendors`).
+    pub allow_vendors: Vec<String>,
+    /// Watched lists (`watch`): a list name or [`WATCH_SERVER_SIDE`].
+    pub watch: Vec<String>,
     /// enforce / log / off.
     pub mode: Mode,
     /// The block response.

@@ -186,6 +186,9 @@ struct Extra<'a> {
     vendor: Option<&'a str>,
     category: Option<&'a str>,
     client: Option<&'a str>,
+    /// Only on answers an `[[exceptions]]` entry let through: its label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exception: Option<&'a str>,
 }
 
 /// The `extra` JSON of an event: the policy details and the client as configured.
@@ -199,6 +202,7 @@ pub fn extra_json(ev: &QueryEvent, client: Option<&str>) -> Vec<u8> {
         vendor: e.vendor.as_deref(),
         category: e.category,
         client,
+        exception: e.exception.as_deref(),
     })
     .unwrap_or_default()
 }

@@ -234,6 +234,7 @@ pub(crate) mod tests {
                 vendor: Some("acme".into()),
                 category: Some("advertising"),
                 cloaked_via: None,
+                exception: None,
                 upstream: Some("127.0.0.53:53".parse().unwrap()),
                 duration: Duration::from_millis(3),
             },

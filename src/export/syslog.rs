@@ -6,8 +6,8 @@
 //! structured data or TLS; the format is one line, and the escaping of §6.3.3 (`"`, `\` and `]`
 //! in a parameter value take a backslash) is tested below.
 //!
-//! Which events: blocked and would-block answers, exception hits (an allow rule beat a block
-//! rule), bypass attempts (canaries, DoH endpoint names), list update failures and reloads.
+//! Which events: blocked, would-block and watched answers, exception hits (an allow rule or an
+//! `[[exceptions]]` entry beat a block rule; the entry's label in `exception`), bypass attempts (canaries, DoH endpoint names), list update failures and reloads.
 
 use std::fmt::Write as _;
 use std::time::SystemTime;
@@ -41,6 +41,7 @@ pub fn query_kind(ev: &QueryEvent) -> Option<(&'static str, u8)> {
     if ev.policy_hit {
         return Some(match e.outcome {
             Outcome::Blocked => ("blocked", NOTICE),
+            Outcome::Watched => ("watched", INFO),
             _ => ("would_block", INFO),
         });
     }
@@ -119,6 +120,7 @@ pub fn format_query(ev: &QueryEvent, cfg: &SyslogConfig) -> Option<String> {
             ("rule", e.rule.as_deref()),
             ("vendor", e.vendor.as_deref()),
             ("category", e.category),
+            ("exception", e.exception.as_deref()),
             ("bypass", bypass),
             ("client", client.as_deref()),
         ],
@@ -221,5 +223,21 @@ mod tests {
         assert!(format_query(&ev, &cfg()).is_none());
         ev.exception = true;
         assert_eq!(query_kind(&ev), Some(("exception", INFO)));
+    }
+
+    #[test]
+    fn watched_and_excepted_answers_are_events_of_their_own() {
+        let ev = super::super::tests::event(Outcome::Watched);
+        assert_eq!(query_kind(&ev), Some(("watched", INFO)));
+        let mut ev = super::super::tests::event(Outcome::Forwarded);
+        ev.policy_hit = false;
+        ev.exception = true;
+        ev.entry.exception = Some("INC-4411".into());
+        let m = format_query(&ev, &cfg()).unwrap();
+        assert!(m.contains("exception=\"INC-4411\""), "{m}");
+        assert!(m.contains("vendor=\"acme\""), "{m}");
+        let j = super::super::dnstap::extra_json(&ev, None);
+        let j: serde_json::Value = serde_json::from_slice(&j).unwrap();
+        assert_eq!(j["exception"], "INC-4411");
     }
 }

@@ -4,6 +4,7 @@
 //! empty, so that one missing file never takes the daemon down with it.
 
 pub mod attribute;
+pub mod builtin;
 pub mod catalogue;
 pub mod doh;
 pub mod name;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 use crate::config::{ListConfig, ListFormat, ListSource};
 use crate::matcher::{Matcher, MatcherBuilder};
+pub use builtin::{builtin_catalogue, builtin_category};
 use catalogue::{Catalogue, HostStatus};
 pub use parse::Action;
 use parse::{MatchKind, ParseReport};
@@ -348,7 +350,7 @@ fn compile_rules(
     }
 }
 
-fn compile_catalogue(name: Arc<str>, source: ListSource, c: &Catalogue) -> CompiledList {
+pub(crate) fn compile_catalogue(name: Arc<str>, source: ListSource, c: &Catalogue) -> CompiledList {
     let mut attrs: Vec<Attr> = Vec::new();
     let mut index: std::collections::HashMap<(usize, &'static str, bool), u32> = Default::default();
     let mut b = MatcherBuilder::new();

@@ -31,6 +31,12 @@ pub struct Metrics {
     pub tracker_attempts: IntCounterVec,
     /// [`BLOCKED_TOTAL`] {zone, list}.
     pub blocked: IntCounterVec,
+    /// [`WOULD_BLOCK_TOTAL`] {zone, list}.
+    pub would_block: IntCounterVec,
+    /// [`EXCEPTION_HITS_TOTAL`] {zone, vendor}.
+    pub exception_hits: IntCounterVec,
+    /// [`EXCEPTIONS`] {state} (set when a snapshot arrives and at scrape time).
+    pub exceptions: IntGaugeVec,
     /// [`BYPASS_ATTEMPTS_TOTAL`] {zone, kind}.
     pub bypass: IntCounterVec,
     /// [`REQUEST_DURATION_SECONDS`] {outcome}.
@@ -139,6 +145,30 @@ impl Metrics {
                 "Blocked answers (enforce mode) by client zone and the list whose rule blocked.",
                 &["zone", "list"],
             ),
+            would_block: counter_vec(
+                &r,
+                WOULD_BLOCK_TOTAL,
+                "Would-block answers (resolved normally: the zone is in log mode, or only a list on trial matched) by client zone and the list whose rule matched.",
+                &["zone", "list"],
+            ),
+            exception_hits: counter_vec(
+                &r,
+                EXCEPTION_HITS_TOTAL,
+                "Answers an exception let through (a block rule lifted until the exception's end) by client zone and catalogue vendor (\"other\" for plain lists).",
+                &["zone", "vendor"],
+            ),
+            exceptions: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        EXCEPTIONS,
+                        "Configured exceptions by state: active, expiring (ends within 14 days), expired (no longer applied).",
+                    ),
+                    &["state"],
+                )
+                .unwrap_or_else(|e| unreachable!("{e}"));
+                register(&r, &g);
+                g
+            },
             bypass: counter_vec(
                 &r,
                 BYPASS_ATTEMPTS_TOTAL,
@@ -278,6 +308,9 @@ impl Metrics {
         for r in RELOAD_RESULTS {
             m.reloads.with_label_values(&[r]);
         }
+        for s in EXCEPTION_STATES {
+            m.exceptions.with_label_values(&[s]);
+        }
         for k in INTERNAL_ERROR_KINDS {
             m.internal_errors.with_label_values(&[k]);
         }
@@ -408,6 +441,8 @@ mod tests {
             .with_label_values(&["kiosk", "meta", "advertising", "enforce"])
             .inc();
         m.blocked.with_label_values(&["kiosk", "trackers"]).inc();
+        m.would_block.with_label_values(&["kiosk", "hagezi"]).inc();
+        m.exception_hits.with_label_values(&["kiosk", "meta"]).inc();
         m.bypass.with_label_values(&["kiosk", "ddr"]).inc();
         m.rate_limited.with_label_values(&["kiosk"]).inc();
         m.upstream_queries

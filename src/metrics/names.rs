@@ -6,10 +6,17 @@ use crate::outcome::Bypass;
 
 /// Answers, by zone (`none` for clients in no zone) and outcome.
 pub const QUERIES_TOTAL: &str = "pixelguard_queries_total";
-/// Policy hits (blocked or would-block), by zone, vendor, category and mode.
+/// Policy hits (blocked, would-block or watched), by zone, vendor, category and mode (enforce,
+/// log, or `watch`).
 pub const TRACKER_ATTEMPTS_TOTAL: &str = "pixelguard_tracker_attempts_total";
 /// Blocked answers (enforce mode), by zone and the list whose rule blocked.
 pub const BLOCKED_TOTAL: &str = "pixelguard_blocked_total";
+/// Would-block answers (log mode, or a list on trial), by zone and the list whose rule matched.
+pub const WOULD_BLOCK_TOTAL: &str = "pixelguard_would_block_total";
+/// Answers an exception let through (a block rule lifted), by zone and vendor.
+pub const EXCEPTION_HITS_TOTAL: &str = "pixelguard_exception_hits_total";
+/// Configured exceptions by state: active, expiring (within 14 days), expired.
+pub const EXCEPTIONS: &str = "pixelguard_exceptions";
 /// Attempts to bypass the filter, by zone and kind.
 pub const BYPASS_ATTEMPTS_TOTAL: &str = "pixelguard_bypass_attempts_total";
 /// Time from receipt of a query to its answer, by outcome.
@@ -55,6 +62,9 @@ pub const ALL_NAMES: &[&str] = &[
     QUERIES_TOTAL,
     TRACKER_ATTEMPTS_TOTAL,
     BLOCKED_TOTAL,
+    WOULD_BLOCK_TOTAL,
+    EXCEPTION_HITS_TOTAL,
+    EXCEPTIONS,
     BYPASS_ATTEMPTS_TOTAL,
     REQUEST_DURATION_SECONDS,
     CACHE_HITS_TOTAL,
@@ -75,6 +85,11 @@ pub const ALL_NAMES: &[&str] = &[
     EXPORT_DROPPED_TOTAL,
     EXPORT_SENT_TOTAL,
 ];
+
+/// The `mode` label of [`TRACKER_ATTEMPTS_TOTAL`] for watched names (`watch`).
+pub const MODE_WATCH: &str = "watch";
+/// The `state` values of [`EXCEPTIONS`].
+pub const EXCEPTION_STATES: &[&str] = &["active", "expiring", "expired"];
 
 /// The `sink` label values of the export metrics.
 pub const EXPORT_SINKS: &[&str] = &["dnstap", "syslog"];

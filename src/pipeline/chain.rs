@@ -143,8 +143,11 @@ pub enum Passed {
     NoRule,
     /// An allow rule matched (answer targets are not checked).
     Allowed(Verdict),
-    /// A block rule matched in log mode: answered normally, recorded as would-block.
+    /// A block rule matched in log mode (or only a list on trial matched): answered normally,
+    /// recorded as would-block.
     WouldBlock(Verdict),
+    /// A watched list matched: answered normally, recorded as watched.
+    Watched(Verdict),
 }
 
 /// Where the upstream answer comes from.

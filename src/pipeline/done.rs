@@ -76,9 +76,11 @@ impl<'a> Done<'a> {
             }
         };
         let would_block = verdict.as_ref().is_some_and(|v| !v.allowed);
+        let watched = matches!(cx.policy, Passed::Watched(_));
         let mut d = Self::new(
             answer,
             match (source, would_block) {
+                (_, true) if watched => Outcome::Watched,
                 (_, true) => Outcome::WouldBlock,
                 (Source::Fresh(..), false) => Outcome::Forwarded,
                 (Source::Cached(_) | Source::Stale(_), false) => Outcome::Cached,
@@ -109,7 +111,7 @@ impl<'a> Done<'a> {
 /// The verdict a name-policy pass carries into the answer.
 pub fn policy_verdict(p: &Passed) -> Option<Verdict> {
     match p {
-        Passed::Allowed(v) | Passed::WouldBlock(v) => Some(v.clone()),
+        Passed::Allowed(v) | Passed::WouldBlock(v) | Passed::Watched(v) => Some(v.clone()),
         Passed::Off | Passed::NoRule => None,
     }
 }

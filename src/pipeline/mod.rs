@@ -49,6 +49,7 @@ pub fn scope(s: &Snapshot) -> Scope<'_> {
     Scope {
         zones: &s.zones,
         zone_configs: &s.config.zones,
+        exceptions: &s.config.exceptions,
         lists: &s.lists,
         upstream_groups: std::iter::once((crate::config::DEFAULT_GROUP, s.upstreams.servers()))
             .chain(

@@ -99,7 +99,14 @@ impl Trace {
             }
         }
         let mut found = Vec::new();
-        for (role, ids) in [("allow", &zone.allow), ("block", &zone.block)] {
+        let vendor_list: Vec<u16> = zone.vendor_list.into_iter().collect();
+        for (role, ids) in [
+            ("allow", &zone.allow),
+            ("block", &zone.block),
+            ("block_vendors", &vendor_list),
+            ("trial", &zone.trial),
+            ("watch", &zone.watch),
+        ] {
             for &i in ids.iter() {
                 let Some(l) = snap.lists.get(usize::from(i)) else {
                     continue;
@@ -108,6 +115,11 @@ impl Trace {
                     m.find(q, |hit| {
                         if let Some(a) = payload_action(hit.payload, hit.exact) {
                             let attr = payload_attr(hit.payload).and_then(|x| l.attrs.get(x));
+                            if role == "block_vendors"
+                                && !attr.is_some_and(|a| zone.block_vendors.contains(&a.vendor))
+                            {
+                                return ControlFlow::<()>::Continue(());
+                            }
                             found.push(RuleMatch {
                                 role,
                                 list: usize::from(i),
@@ -147,7 +159,7 @@ impl Trace {
                 Some(Decision::Allow(v)) => {
                     format!("allowed by list {} rule {}", v.list_name, v.rule)
                 }
-                None => "no rule".into(),
+                Some(Decision::Watch(_) | Decision::Trial(_)) | None => "no rule".into(),
             };
             self.line(
                 "uncloak",

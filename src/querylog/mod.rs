@@ -72,6 +72,8 @@ pub struct Entry {
     pub category: Option<&'static str>,
     /// Answer target through which a cloaked tracker was found.
     pub cloaked_via: Option<Box<str>>,
+    /// The label of the exception that let the answer through (its ticket, or `exceptions[N]`).
+    pub exception: Option<Arc<str>>,
     /// Upstream that answered (fresh answers only).
     pub upstream: Option<SocketAddr>,
     /// Time from receipt to answer.

@@ -132,6 +132,7 @@ mod tests {
             vendor: Some(Arc::from("meta")),
             category: Some("advertising"),
             cloaked_via: None,
+            exception: None,
             upstream: None,
             duration: Duration::from_micros(42),
         })

@@ -47,6 +47,9 @@ struct Line<'a> {
     vendor: Option<&'a str>,
     category: Option<&'static str>,
     cloaked_via: Option<&'a str>,
+    /// Only on answers an exception let through.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exception: Option<&'a str>,
     upstream: Option<Disp<SocketAddr>>,
     duration_us: u64,
 }
@@ -216,6 +219,7 @@ impl Writer {
             vendor: e.vendor.as_deref(),
             category: e.category,
             cloaked_via: e.cloaked_via.as_deref(),
+            exception: e.exception.as_deref(),
             upstream: e.upstream.map(Disp),
             duration_us: u64::try_from(e.duration.as_micros()).unwrap_or(u64::MAX),
         };

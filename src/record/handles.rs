@@ -1,5 +1,6 @@
 //! Counter handles resolved once per snapshot: for each zone, its query counters by outcome, its
-//! tracker-attempt counters by (list, vendor), its blocked-by-list and bypass-by-kind counters,
+//! tracker-attempt counters by (list, vendor) (block, trial and watched lists), its blocked- and
+//! would-block-by-list counters, its exception hits by (list, vendor), its bypass-by-kind counters,
 //! and its query-log settings, so that recording an event costs array indexing and atomic
 //! increments, never label formatting. Also the list gauges updated when a snapshot arrives.
 
@@ -13,7 +14,7 @@ use super::topk::ZoneTop;
 use crate::config::{CatalogueMode, ClientMode, ListSource, Mode, RecordMode};
 use crate::lists::CompiledList;
 use crate::lists::catalogue::HostStatus;
-use crate::metrics::{self, BYPASS_KINDS, Metrics, OTHER, ZONE_NONE};
+use crate::metrics::{self, BYPASS_KINDS, MODE_WATCH, Metrics, OTHER, ZONE_NONE};
 use crate::outcome::{Bypass, Outcome};
 
 pub(super) const N_OUTCOMES: usize = Outcome::ALL.len();
@@ -32,10 +33,17 @@ pub(super) struct ZoneHandles {
     /// (list index, address of the attribution's vendor string) → counter. The vendor `Arc` of a
     /// verdict is cloned from the list's attribution table, so its address names the entry.
     pub(super) attempts: FastMap<(u16, usize), IntCounter>,
-    /// Attempts through lists without attribution (`vendor="other"`).
-    pub(super) other: Option<IntCounter>,
+    /// Attempts through rules without attribution (`vendor="other"`), by list index.
+    pub(super) other: Vec<Option<IntCounter>>,
     /// Blocked by list index (enforce zones only).
     pub(super) blocked: Vec<Option<IntCounter>>,
+    /// Would-block by list index (block lists of log zones, lists on trial).
+    pub(super) would_block: Vec<Option<IntCounter>>,
+    /// Exception hits by (list index, vendor address), as `attempts`; zones with exceptions
+    /// only.
+    pub(super) excepted: FastMap<(u16, usize), IntCounter>,
+    /// Exception hits of unattributed rules (`vendor="other"`).
+    pub(super) excepted_other: Option<IntCounter>,
     /// By [`Bypass::index`].
     pub(super) bypass: [IntCounter; N_BYPASS],
     pub(super) record: RecordMode,
@@ -56,6 +64,8 @@ pub(super) struct Handles {
     /// Record mode and client mode for clients in no zone.
     pub(super) none_record: RecordMode,
     pub(super) none_client: ClientMode,
+    /// The `until` (Unix seconds) of every configured exception, for the state gauges.
+    pub(super) exception_ends: Vec<u64>,
 }
 
 fn outcome_array<T>(f: impl Fn(Outcome) -> T) -> [T; N_OUTCOMES] {
@@ -71,6 +81,7 @@ impl Handles {
             durations: outcome_array(|o| m.duration_for(o)),
             none_record: RecordMode::None,
             none_client: ClientMode::Hash,
+            exception_ends: Vec::new(),
         }
     }
 
@@ -94,37 +105,67 @@ impl Handles {
             let bypass =
                 std::array::from_fn(|k| m.bypass.with_label_values(&[name, BYPASS_KINDS[k]]));
             let mut attempts = FastMap::default();
-            let mut other = None;
+            let mut other = vec![None; s.lists.len()];
             let mut blocked = vec![None; s.lists.len()];
+            let mut would_block = vec![None; s.lists.len()];
+            let mut excepted = FastMap::default();
+            let mut excepted_other = None;
+            let has_exceptions = !z.exceptions.is_empty();
+            // (list, the `mode` label of its attempts, is it blocking).
+            let mut roles: Vec<(u16, &str, bool)> = Vec::new();
             if z.mode != Mode::Off {
-                for &li in &z.block {
-                    let Some(list) = s.lists.get(usize::from(li)) else {
-                        continue;
-                    };
-                    if z.mode == Mode::Enforce {
-                        blocked[usize::from(li)] =
-                            Some(m.blocked.with_label_values(&[name, &list.name]));
-                    }
-                    // A plain list has no owners; an attributed one (`base`) names only some of
-                    // its rules: either way a hit may be unattributed, and counts as `other`.
-                    if list.attrs.is_empty() || list.base.is_some() {
-                        other.get_or_insert_with(|| {
-                            m.tracker_attempts
-                                .with_label_values(&[name, OTHER, OTHER, mode])
+                roles.extend(z.block.iter().map(|&l| (l, mode, true)));
+                roles.extend(z.vendor_list.iter().map(|&l| (l, mode, true)));
+                roles.extend(z.trial.iter().map(|&l| (l, Mode::Log.as_str(), false)));
+                roles.extend(z.watch.iter().map(|&l| (l, MODE_WATCH, false)));
+            }
+            for (li, label, blocking) in roles {
+                let Some(list) = s.lists.get(usize::from(li)) else {
+                    continue;
+                };
+                let slot = usize::from(li);
+                if blocking && z.mode == Mode::Enforce {
+                    blocked[slot] = Some(m.blocked.with_label_values(&[name, &list.name]));
+                }
+                if (blocking && z.mode == Mode::Log) || label == Mode::Log.as_str() && !blocking {
+                    would_block[slot] = Some(m.would_block.with_label_values(&[name, &list.name]));
+                }
+                // A plain list has no owners; an attributed one (`base`) names only some of
+                // its rules: either way a hit may be unattributed, and counts as `other`.
+                if list.attrs.is_empty() || list.base.is_some() {
+                    other[slot] = Some(
+                        m.tracker_attempts
+                            .with_label_values(&[name, OTHER, OTHER, label]),
+                    );
+                    if has_exceptions {
+                        excepted_other.get_or_insert_with(|| {
+                            m.exception_hits.with_label_values(&[name, OTHER])
                         });
                     }
-                    for a in &list.attrs {
-                        // Caution hosts only block in strict zones (cloak targets always).
-                        if a.status == HostStatus::Caution
-                            && z.catalogue == CatalogueMode::Block
-                            && a.category != "cname_cloak"
-                        {
-                            continue;
-                        }
-                        let c = m
-                            .tracker_attempts
-                            .with_label_values(&[name, &a.vendor, a.category, mode]);
-                        attempts.insert((li, Arc::as_ptr(&a.vendor).cast::<u8>() as usize), c);
+                }
+                for a in &list.attrs {
+                    // Caution hosts only block in strict zones (cloak targets always).
+                    if a.status == HostStatus::Caution
+                        && z.catalogue == CatalogueMode::Block
+                        && a.category != "cname_cloak"
+                    {
+                        continue;
+                    }
+                    if blocking
+                        && !z.block_vendors.is_empty()
+                        && z.vendor_list == Some(li)
+                        && !z.block_vendors.contains(&a.vendor)
+                    {
+                        continue;
+                    }
+                    let key = (li, Arc::as_ptr(&a.vendor).cast::<u8>() as usize);
+                    let c = m
+                        .tracker_attempts
+                        .with_label_values(&[name, &a.vendor, a.category, label]);
+                    attempts.insert(key, c);
+                    if has_exceptions {
+                        excepted
+                            .insert(key, m.exception_hits.with_label_values(&[name, &a.vendor]));
                     }
                 }
             }
@@ -138,6 +179,9 @@ impl Handles {
                 attempts,
                 other,
                 blocked,
+                would_block,
+                excepted,
+                excepted_other,
                 bypass,
                 record: match ql {
                     None => RecordMode::None,
@@ -159,6 +203,7 @@ impl Handles {
             durations: old.durations.clone(),
             none_record: ql.map_or(RecordMode::None, |q| q.record),
             none_client: ql.map_or(ClientMode::Hash, |q| q.client),
+            exception_ends: s.exceptions.iter().map(|e| e.until_unix()).collect(),
         }
     }
 }

@@ -9,12 +9,16 @@
 //! the query log see clients through the configured [`ClientMode`] (a keyed pseudonym by
 //! default).
 //!
+//! Rooms: `handles` (counters resolved per snapshot), `slow` (the label-formatting fallbacks and
+//! the exception gauges), `health` (upstream reachability), `topk`.
+//!
 //! The recorder reaches into nothing: it is handed a [`Scope`] per snapshot, provides the
 //! upstream observer ([`Recorder::upstream_observer`]) for the installer to attach, and learns
 //! the cache size through a source registered at start ([`Recorder::set_cache_entries`]).
 
 mod handles;
 mod health;
+mod slow;
 mod topk;
 
 use std::net::{IpAddr, SocketAddr};
@@ -30,13 +34,14 @@ use crate::config::{ClientMode, Mode, QueryLogConfig, RecordMode, ZoneConfig};
 use crate::export::{Export, Notice, QueryEvent};
 use crate::lists::CompiledList;
 use crate::lists::doh::DohHosts;
-use crate::metrics::{Metrics, OTHER, ZONE_NONE};
+use crate::metrics::{Metrics, ZONE_NONE};
 use crate::outcome::{Bypass, Outcome, Verdict};
 use crate::policy::ZonePolicy;
 use crate::querylog::{Entry, Pseudonymizer, QueryLog};
 use crate::upstream::TryObserver;
 use crate::zones::ZoneId;
 use handles::{Handles, N_OUTCOMES, Tops};
+use slow::mode_label;
 
 pub use health::{NotReady, UpstreamHealth};
 pub use topk::{Span, TOP_CAPACITY, ZoneTop, unix_now};
@@ -75,9 +80,14 @@ pub struct Event<'a> {
 
 impl Event<'_> {
     /// A policy hit: a block rule matched (blocked, would-block, or would-block whose upstream
-    /// then failed).
+    /// then failed), or a watched list did.
     pub fn is_policy_hit(&self) -> bool {
         self.verdict.is_some_and(|v| !v.allowed)
+    }
+
+    /// An exception lifted a block rule (a policy event too: recorded under `record = "policy"`).
+    pub fn is_exception_hit(&self) -> bool {
+        self.verdict.is_some_and(|v| v.exception.is_some())
     }
 }
 
@@ -88,6 +98,8 @@ pub struct Scope<'a> {
     pub zones: &'a [ZonePolicy],
     /// Their configs, in the same order.
     pub zone_configs: &'a [ZoneConfig],
+    /// `[[exceptions]]` (for the state gauges).
+    pub exceptions: &'a [crate::config::ExceptionConfig],
     /// Compiled lists, indexed by list id.
     pub lists: &'a [Arc<CompiledList>],
     /// The upstream groups and their servers: `default` (`[upstream]`; `upstream::RECURSOR_ADDR`
@@ -258,6 +270,7 @@ impl Recorder {
             });
         }
         self.handles.store(Arc::new(h));
+        self.refresh_exceptions();
     }
 
     /// An observer for an upstream set of `servers` (their series pre-registered at zero),
@@ -333,25 +346,38 @@ impl Recorder {
         if ev.outcome == Outcome::RateLimited {
             self.metrics.rate_limited.with_label_values(&[zname]).inc();
         }
+        if let Some(v) = ev.verdict.filter(|v| v.exception.is_some()) {
+            let c = match &v.vendor {
+                Some(vendor) => z
+                    .excepted
+                    .get(&(v.list, Arc::as_ptr(vendor).cast::<u8>() as usize)),
+                None => z.excepted_other.as_ref(),
+            };
+            match c {
+                Some(c) => c.inc(),
+                None => self.exception_slow(zname, v),
+            }
+        }
         if let Some(v) = ev.verdict.filter(|v| !v.allowed) {
             let c = match &v.vendor {
                 Some(vendor) => z
                     .attempts
                     .get(&(v.list, Arc::as_ptr(vendor).cast::<u8>() as usize)),
-                None => z.other.as_ref(),
+                None => z.other.get(usize::from(v.list)).and_then(Option::as_ref),
             };
             match c {
                 Some(c) => c.inc(),
-                None => self.attempt_slow(zname, v, ev.mode),
+                None => self.attempt_slow(zname, v, mode_label(ev)),
             }
-            if ev.outcome == Outcome::Blocked {
-                match z.blocked.get(usize::from(v.list)).and_then(Option::as_ref) {
+            let by_list = match ev.outcome {
+                Outcome::Blocked => Some((&z.blocked, &self.metrics.blocked)),
+                Outcome::WouldBlock => Some((&z.would_block, &self.metrics.would_block)),
+                _ => None,
+            };
+            if let Some((handles, family)) = by_list {
+                match handles.get(usize::from(v.list)).and_then(Option::as_ref) {
                     Some(c) => c.inc(),
-                    None => self
-                        .metrics
-                        .blocked
-                        .with_label_values(&[zname, &v.list_name])
-                        .inc(),
+                    None => family.with_label_values(&[zname, &v.list_name]).inc(),
                 }
             }
             let client = self.key.load().client(ev.client, z.client);
@@ -378,46 +404,13 @@ impl Recorder {
         self.trace(ev);
     }
 
-    fn attempt_slow(&self, zone: &str, v: &Verdict, mode: Mode) {
-        self.metrics
-            .tracker_attempts
-            .with_label_values(&[
-                zone,
-                v.vendor.as_deref().unwrap_or(OTHER),
-                v.category.unwrap_or(OTHER),
-                mode.as_str(),
-            ])
-            .inc();
-    }
-
-    fn record_slow(&self, zone: &str, ev: &Event<'_>) {
-        let m = &self.metrics;
-        m.queries
-            .with_label_values(&[zone, ev.outcome.as_str()])
-            .inc();
-        if let Some(v) = ev.verdict.filter(|v| !v.allowed) {
-            self.attempt_slow(zone, v, ev.mode);
-            if ev.outcome == Outcome::Blocked {
-                m.blocked.with_label_values(&[zone, &v.list_name]).inc();
-            }
-        }
-        if let Some(k) = ev.bypass {
-            m.bypass.with_label_values(&[zone, k.as_str()]).inc();
-        }
-        if self.doh.matches(ev.qname) {
-            m.bypass
-                .with_label_values(&[zone, Bypass::DohHost.as_str()])
-                .inc();
-        }
-    }
-
     /// The one fan-out of an answer to the query log and the export sinks: the entry is built
     /// once, and only when some sink wants it.
     fn log(&self, ev: &Event<'_>, zone: Option<&Arc<str>>, out: Out) {
         let ql = self.query_log.get().filter(|_| match out.record {
             RecordMode::None => false,
             RecordMode::All => true,
-            RecordMode::Policy => ev.is_policy_hit(),
+            RecordMode::Policy => ev.is_policy_hit() || ev.is_exception_hit(),
         });
         let policy_hit = ev.is_policy_hit();
         let exception = ev.verdict.is_some_and(|v| v.allowed);
@@ -449,6 +442,7 @@ impl Recorder {
             vendor: v.and_then(|v| v.vendor.clone()),
             category: v.and_then(|v| v.category),
             cloaked_via: v.and_then(|v| v.cloaked_via.as_deref().map(Box::from)),
+            exception: v.and_then(|v| v.exception.clone()),
             upstream: ev.upstream,
             duration: ev.elapsed,
         };

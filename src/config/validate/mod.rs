@@ -5,10 +5,11 @@
 //! This file holds the driver ([`validate`]: parse, then one function per section, called in
 //! the order the error messages have always come in) and the error context. Each section's
 //! checks live beside it, mirroring `raw`: `server` (`[server]`, `[cache]`, `[admin]`),
-//! `upstream`, `forward`, `lists`, `zones`, `query_log`, `export` (`[dnstap]`, `[syslog]`); `bounds`
+//! `upstream`, `forward`, `lists`, `zones`, `exceptions` (with the catalogue's vendor ids), `query_log`, `export` (`[dnstap]`, `[syslog]`); `bounds`
 //! holds the upper bound of every duration and size.
 
 mod bounds;
+mod exceptions;
 mod export;
 mod forward;
 mod lists;
@@ -26,6 +27,7 @@ use toml::Spanned;
 use super::raw::RawConfig;
 use super::{Config, ConfigError, ConfigErrors, Overrides};
 
+pub use exceptions::catalogue_vendors;
 pub use upstream::resolv_conf_nameservers;
 
 /// The errors found so far, and what is needed to locate a new one.
@@ -94,6 +96,7 @@ pub(super) fn validate(
     let list_proxy = lists::list_download(&mut cx, &raw.list_download);
     let lists = lists::lists(&mut cx, &raw.lists, base, overrides, list_proxy.as_ref());
     let zones = zones::zones(&mut cx, &raw, overrides);
+    let exceptions = exceptions::exceptions(&mut cx, &raw, &zones);
     let admin = server::admin(&mut cx, &raw.admin);
     let state_dir = state_dir(&raw, base);
     let query_log = raw
@@ -121,6 +124,7 @@ pub(super) fn validate(
         lists,
         list_proxy,
         zones,
+        exceptions,
         log_level: raw.log.level,
         state_dir,
         strict_start: raw.strict_start,

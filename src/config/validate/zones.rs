@@ -1,5 +1,5 @@
 //! Checks of `[zones.NAME]`: networks (each in one zone only), the lists a zone blocks and
-//! allows, mode, block response and its TTL (bounded), catalogue strictness, query-log overrides and the per-client
+//! allows (with trials, `block_vendors`, `allow_vendors` and `watch`), mode, block response and its TTL (bounded), catalogue strictness, query-log overrides and the per-client
 //! rate limit; `--block` adds a catch-all zone `cli`.
 
 use std::collections::BTreeMap;
@@ -8,10 +8,12 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use toml::Spanned;
 
-use super::super::raw::{RawConfig, RawRateLimit, RawResponse};
+use super::super::raw::{RawBlockEntry, RawConfig, RawRateLimit, RawResponse};
+use super::super::zones::WATCH_SERVER_SIDE;
 use super::super::{BlockResponse, CatalogueMode, Mode, Overrides, RateLimit, ZoneConfig};
 use super::Ctx;
 use super::bounds::{self, duration};
+use super::exceptions as vendors;
 use super::query_log::{parse_client_mode, parse_record_mode};
 
 /// `[zones.*]`, in name order (then `cli` with `--block`). The lists they name must be in
@@ -50,29 +52,80 @@ pub(super) fn zones(cx: &mut Ctx<'_>, raw: &RawConfig, overrides: &Overrides) ->
                 format!("zones.{name}.networks: empty; a zone needs at least one network"),
             );
         }
+        let undefined = |l: &str, key: &str, i: usize| {
+            format!(
+                "zones.{name}.{key}[{i}]: undefined list {l:?}; defined: {}",
+                if defined.is_empty() {
+                    "(none)".to_owned()
+                } else {
+                    defined.join(", ")
+                }
+            )
+        };
         let check_lists = |cx: &mut Ctx<'_>, key: &str, v: &[Spanned<String>]| -> Vec<String> {
             let mut out = Vec::new();
             for (i, l) in v.iter().enumerate() {
                 if raw.lists.contains_key(l.get_ref()) {
                     out.push(l.get_ref().clone());
                 } else {
-                    cx.spanned(
-                        l,
-                        format!(
-                            "zones.{name}.{key}[{i}]: undefined list {:?}; defined: {}",
-                            l.get_ref(),
-                            if defined.is_empty() {
-                                "(none)".to_owned()
-                            } else {
-                                defined.join(", ")
-                            }
-                        ),
-                    );
+                    cx.spanned(l, undefined(l.get_ref(), key, i));
                 }
             }
             out
         };
-        let block = check_lists(cx, "block", &zr.block);
+        let mut block = Vec::new();
+        let mut trial = Vec::new();
+        for (i, b) in zr.block.iter().enumerate() {
+            let list = match b.get_ref() {
+                RawBlockEntry::Name(l) => l,
+                RawBlockEntry::Table { list, mode } => match mode.as_str() {
+                    "enforce" | "log" => list,
+                    other => {
+                        cx.spanned(b, format!("zones.{name}.block[{i}].mode: unknown mode {other:?}; expected log (a trial: would-block only) or enforce"));
+                        continue;
+                    }
+                },
+            };
+            if raw.lists.contains_key(list) {
+                if block.contains(list) || trial.contains(list) {
+                    cx.spanned(b, format!("zones.{name}.block[{i}]: list {list:?} is named twice; a list either blocks or is on trial in a zone"));
+                    continue;
+                }
+                let to = if matches!(b.get_ref(), RawBlockEntry::Table { mode, .. } if mode == "log")
+                {
+                    &mut trial
+                } else {
+                    &mut block
+                };
+                to.push(list.clone());
+            } else {
+                cx.spanned(b, undefined(list, "block", i));
+            }
+        }
+        let block_vendors = vendors::check(
+            cx,
+            &format!("zones.{name}.block_vendors"),
+            &zr.block_vendors,
+        );
+        let allow_vendors = vendors::check(
+            cx,
+            &format!("zones.{name}.allow_vendors"),
+            &zr.allow_vendors,
+        );
+        let mut watch = Vec::new();
+        for (i, w) in zr.watch.iter().enumerate() {
+            let l = w.get_ref();
+            if l == WATCH_SERVER_SIDE || raw.lists.contains_key(l) {
+                if block.contains(l) || trial.contains(l) {
+                    cx.spanned(w, format!("zones.{name}.watch[{i}]: list {l:?} is also in block; a list is either blocked or watched in a zone"));
+                }
+                watch.push(l.clone());
+            } else if l.starts_with("catalogue:") {
+                cx.spanned(w, format!("zones.{name}.watch[{i}]: unknown catalogue selection {l:?}; expected {WATCH_SERVER_SIDE:?} or a list name"));
+            } else {
+                cx.spanned(w, undefined(l, "watch", i));
+            }
+        }
         let allow = check_lists(cx, "allow", &zr.allow);
         let mode = match &zr.mode {
             None => Mode::Enforce,
@@ -144,7 +197,11 @@ pub(super) fn zones(cx: &mut Ctx<'_>, raw: &RawConfig, overrides: &Overrides) ->
             name: name.clone(),
             networks,
             block,
+            trial,
             allow,
+            block_vendors,
+            allow_vendors,
+            watch,
             mode,
             response,
             block_ttl: duration(
@@ -180,7 +237,11 @@ pub(super) fn zones(cx: &mut Ctx<'_>, raw: &RawConfig, overrides: &Overrides) ->
             block: (1..=overrides.block.len())
                 .map(|i| format!("cli-block-{i}"))
                 .collect(),
+            trial: Vec::new(),
             allow: Vec::new(),
+            block_vendors: Vec::new(),
+            allow_vendors: Vec::new(),
+            watch: Vec::new(),
             mode: Mode::Enforce,
             response: BlockResponse::Nxdomain,
             block_ttl: super::super::DEFAULT_BLOCK_TTL,

@@ -30,6 +30,11 @@ pub enum Category {
     WholeService,
     /// Vendor infrastructure the web depends on; documented as `shared`, never blocked.
     DoNotBlock,
+    /// Server-to-server endpoints (conversions APIs, measurement protocols) an organisation's own
+    /// servers call; `shared` only (never blocked), watched with `watch = ["catalogue:server_side"]`.
+    /// A host here may also be listed in another category (the same host often takes browser
+    /// hits too).
+    ServerSide,
 }
 
 impl Category {
@@ -45,6 +50,7 @@ impl Category {
         Category::AbTesting,
         Category::WholeService,
         Category::DoNotBlock,
+        Category::ServerSide,
     ];
 
     /// The snake_case id used in the TOML file and as a metric label.
@@ -60,6 +66,7 @@ impl Category {
             Category::AbTesting => "ab_testing",
             Category::WholeService => "whole_service",
             Category::DoNotBlock => "do_not_block",
+            Category::ServerSide => "server_side",
         }
     }
 

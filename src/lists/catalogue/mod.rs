@@ -100,9 +100,19 @@ impl Catalogue {
     }
 
     /// Every vendor host of every status (for explanations such as "this host is shared:
-    /// never blocked at DNS"). Same item shape as [`Catalogue::blockable`].
+    /// never blocked at DNS"), the watched `server_side` endpoints excepted (they repeat hosts
+    /// of other categories). Same item shape as [`Catalogue::blockable`].
     pub fn all_hosts(&self) -> impl Iterator<Item = (&str, usize, Category, HostStatus)> + '_ {
         self.hosts_where(|_| true)
+    }
+
+    /// The hosts of one category, every status (`server_side` included). Same item shape as
+    /// [`Catalogue::blockable`].
+    pub fn category_hosts(
+        &self,
+        category: Category,
+    ) -> impl Iterator<Item = (&str, usize, Category, HostStatus)> + '_ {
+        self.hosts_in(move |c| c == category, |_| true)
     }
 
     /// CNAME-cloak targets: (host, index into [`Catalogue::cloak`]). Match these only against
@@ -118,21 +128,32 @@ impl Catalogue {
         &self,
         keep: impl Fn(HostStatus) -> bool + Copy + 'static,
     ) -> impl Iterator<Item = (&str, usize, Category, HostStatus)> + '_ {
+        self.hosts_in(|c| c != Category::ServerSide, keep)
+    }
+
+    fn hosts_in(
+        &self,
+        category: impl Fn(Category) -> bool + Copy + 'static,
+        keep: impl Fn(HostStatus) -> bool + Copy + 'static,
+    ) -> impl Iterator<Item = (&str, usize, Category, HostStatus)> + '_ {
         self.vendors.iter().enumerate().flat_map(move |(vi, v)| {
-            v.categories.iter().flat_map(move |c| {
-                [
-                    (HostStatus::Block, &c.block),
-                    (HostStatus::Caution, &c.caution),
-                    (HostStatus::Shared, &c.shared),
-                ]
-                .into_iter()
-                .filter(move |(status, _)| keep(*status))
-                .flat_map(move |(status, hosts)| {
-                    hosts
-                        .iter()
-                        .map(move |h| (h.as_str(), vi, c.category, status))
+            v.categories
+                .iter()
+                .filter(move |c| category(c.category))
+                .flat_map(move |c| {
+                    [
+                        (HostStatus::Block, &c.block),
+                        (HostStatus::Caution, &c.caution),
+                        (HostStatus::Shared, &c.shared),
+                    ]
+                    .into_iter()
+                    .filter(move |(status, _)| keep(*status))
+                    .flat_map(move |(status, hosts)| {
+                        hosts
+                            .iter()
+                            .map(move |h| (h.as_str(), vi, c.category, status))
+                    })
                 })
-            })
         })
     }
 }

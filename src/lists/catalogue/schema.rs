@@ -27,6 +27,7 @@ pub(super) const VENDOR_KEYS: &[&str] = &[
     "ab_testing",
     "whole_service",
     "do_not_block",
+    "server_side",
 ];
 
 /// Renders a TOML error as "line L, column C: message".

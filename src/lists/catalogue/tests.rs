@@ -411,3 +411,34 @@ fn syntax_errors_carry_line_and_column() {
     let m = toml_err_of("[sources]\nEP = \"x\"\n[vendor.a\n");
     assert!(m.starts_with("line 3, column"), "{m}");
 }
+
+#[test]
+fn server_side_endpoints_are_watched_never_blocked() {
+    let c = builtin();
+    let server_side: Vec<(&str, &str)> = c
+        .category_hosts(Category::ServerSide)
+        .map(|(h, vi, _, s)| {
+            assert_eq!(s, HostStatus::Shared, "{h}");
+            (h, c.vendors[vi].id.as_str())
+        })
+        .collect();
+    for want in [
+        ("graph.facebook.com", "meta"),
+        ("www.google-analytics.com", "google"),
+        ("googleads.googleapis.com", "google"),
+        ("business-api.tiktok.com", "tiktok"),
+        ("api.linkedin.com", "linkedin"),
+    ] {
+        assert!(server_side.contains(&want), "{want:?}");
+    }
+    // Never blocked as such: business-api.tiktok.com is no block host of any category.
+    assert!(
+        !c.blockable(true)
+            .any(|(h, ..)| h == "business-api.tiktok.com")
+    );
+    // all_hosts (explain's "shared" lookup) leaves the repeated server_side entries out.
+    assert!(
+        !c.all_hosts()
+            .any(|(_, _, cat, _)| cat == Category::ServerSide)
+    );
+}

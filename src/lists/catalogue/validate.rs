@@ -104,6 +104,17 @@ impl RawCatalogue {
                         if category == Category::DoNotBlock {
                             infra.insert(host.clone(), path.clone());
                         }
+                        if category == Category::ServerSide {
+                            // Watched, never blocked: a server-side endpoint is often also a
+                            // browser collector listed in another category.
+                            if status != HostStatus::Shared {
+                                return Err(invalid(
+                                    path,
+                                    "server_side hosts are watched, never blocked: list them as shared",
+                                ));
+                            }
+                            continue;
+                        }
                         record(&mut seen, host, path, status)?;
                     }
                 }
