@@ -129,9 +129,14 @@ async fn report_numbers_equal_the_metrics_of_the_same_run() {
     std::fs::create_dir_all(pg.path("log")).unwrap();
     for &(src, name, times) in LOAD {
         for _ in 0..times {
-            let m = query(pg.addr, name, RecordType::A, &QueryOpts::from_source(loopback(src)))
-                .await
-                .unwrap_or_else(|e| panic!("{name} from .{src}: {e}"));
+            let m = query(
+                pg.addr,
+                name,
+                RecordType::A,
+                &QueryOpts::from_source(loopback(src)),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{name} from .{src}: {e}"));
             assert!(
                 matches!(
                     m.metadata.response_code,
@@ -149,10 +154,14 @@ async fn report_numbers_equal_the_metrics_of_the_same_run() {
         .map(|l| l.2)
         .sum();
     let log_dir = pg.path("log");
-    poll_until(Duration::from_secs(10), "the query log has every line", || {
-        let n = log_lines(&log_dir).len();
-        async move { n == want_lines }
-    })
+    poll_until(
+        Duration::from_secs(10),
+        "the query log has every line",
+        || {
+            let n = log_lines(&log_dir).len();
+            async move { n == want_lines }
+        },
+    )
     .await;
     let files = std::fs::read_dir(&log_dir).unwrap().count();
     assert!(files >= 3, "the log rotated during the run ({files} files)");
@@ -256,8 +265,7 @@ async fn report_numbers_equal_the_metrics_of_the_same_run() {
     assert!(with.contains(clients[0].as_str()), "{with}");
     let csv = report(&cfg, &["--format", "csv"]);
     assert!(
-        csv.lines()
-            .any(|l| l.ends_with(",kiosk,meta,blocked,5")),
+        csv.lines().any(|l| l.ends_with(",kiosk,meta,blocked,5")),
         "{csv}"
     );
     let md = report(&cfg, &["--out", pg.path("r.md").to_str().unwrap()]);
@@ -290,7 +298,13 @@ fn period_bounds_rotated_gzip_files_and_malformed_lines() {
     // Oldest: October (before the period): meta already known.
     std::fs::write(
         log.join("queries.jsonl.2"),
-        line("2026-10-20T10:00:00.000000Z", "kiosk", "blocked", "meta", "connect.facebook.net"),
+        line(
+            "2026-10-20T10:00:00.000000Z",
+            "kiosk",
+            "blocked",
+            "meta",
+            "connect.facebook.net",
+        ),
     )
     .unwrap();
     // November, gzip-compressed by an operator's logrotate: one malformed line among them.
@@ -299,11 +313,32 @@ fn period_bounds_rotated_gzip_files_and_malformed_lines() {
         flate2::Compression::default(),
     );
     let nov = [
-        line("2026-11-01T00:00:00.000000Z", "kiosk", "blocked", "meta", "connect.facebook.net"),
+        line(
+            "2026-11-01T00:00:00.000000Z",
+            "kiosk",
+            "blocked",
+            "meta",
+            "connect.facebook.net",
+        ),
         "{\"ts\": \"2026-11-02T00:00:00Z\", \"outcome\": \n".to_owned(),
-        line("2026-11-03T08:00:00.000000Z", "kiosk", "blocked", "tiktok", "analytics.tiktok.com"),
-        line("2026-11-04T08:00:00.000000Z", "kiosk", "forwarded", "meta", "connect.facebook.net")
-            .replace("\"duration_us\"", "\"exception\":\"INC-4411\",\"duration_us\""),
+        line(
+            "2026-11-03T08:00:00.000000Z",
+            "kiosk",
+            "blocked",
+            "tiktok",
+            "analytics.tiktok.com",
+        ),
+        line(
+            "2026-11-04T08:00:00.000000Z",
+            "kiosk",
+            "forwarded",
+            "meta",
+            "connect.facebook.net",
+        )
+        .replace(
+            "\"duration_us\"",
+            "\"exception\":\"INC-4411\",\"duration_us\"",
+        ),
     ];
     gz.write_all(nov.concat().as_bytes()).unwrap();
     gz.finish().unwrap();
@@ -311,9 +346,27 @@ fn period_bounds_rotated_gzip_files_and_malformed_lines() {
     std::fs::write(
         log.join("queries.jsonl"),
         [
-            line("2026-11-30T23:59:59.000000Z", "kiosk", "blocked", "meta", "pixel.facebook.com"),
-            line("2026-12-01T00:00:00.000000Z", "kiosk", "blocked", "meta", "connect.facebook.net"),
-            line("2026-12-02T00:00:00.000000Z", "kiosk", "blocked", "linkedin", "snap.licdn.com"),
+            line(
+                "2026-11-30T23:59:59.000000Z",
+                "kiosk",
+                "blocked",
+                "meta",
+                "pixel.facebook.com",
+            ),
+            line(
+                "2026-12-01T00:00:00.000000Z",
+                "kiosk",
+                "blocked",
+                "meta",
+                "connect.facebook.net",
+            ),
+            line(
+                "2026-12-02T00:00:00.000000Z",
+                "kiosk",
+                "blocked",
+                "linkedin",
+                "snap.licdn.com",
+            ),
         ]
         .concat(),
     )
@@ -321,7 +374,14 @@ fn period_bounds_rotated_gzip_files_and_malformed_lines() {
 
     let json: Value = serde_json::from_str(&report(
         &cfg,
-        &["--from", "2026-11-01", "--to", "2026-11-30", "--format", "json"],
+        &[
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-30",
+            "--format",
+            "json",
+        ],
     ))
     .unwrap();
     let meta = &json["zones"]["kiosk"]["vendors"]["meta"];
@@ -345,15 +405,31 @@ fn period_bounds_rotated_gzip_files_and_malformed_lines() {
     // An RFC 3339 end is excluded: the last line of November is out.
     let json: Value = serde_json::from_str(&report(
         &cfg,
-        &["--from", "2026-11-01", "--to", "2026-11-30T23:59:59Z", "--format", "json"],
+        &[
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-30T23:59:59Z",
+            "--format",
+            "json",
+        ],
     ))
     .unwrap();
     assert_eq!(json["zones"]["kiosk"]["vendors"]["meta"]["blocked"], 1);
 
     // A bad bound: exit 2, the expected form named, nothing on stdout.
-    let out = pixelguard(&["report", "--config", cfg.to_str().unwrap(), "--from", "1/11/2026"]);
+    let out = pixelguard(&[
+        "report",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--from",
+        "1/11/2026",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--from") && err.contains("YYYY-MM-DD"), "{err}");
+    assert!(
+        err.contains("--from") && err.contains("YYYY-MM-DD"),
+        "{err}"
+    );
 }
