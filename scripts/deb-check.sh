@@ -5,7 +5,8 @@
 #   3. `dpkg -x` into a scratch root: the extracted binary runs `check` on the extracted config
 #      (exit 0), and on a broken copy of it (exit 1), and the config answers loopback only;
 #   4. `systemd-analyze verify` on the extracted unit, inside the scratch root, and
-#      `systemd-analyze security` must rate it at most DEB_CHECK_MAX_EXPOSURE.
+#      `systemd-analyze security` must rate it at most DEB_CHECK_MAX_EXPOSURE; the same for the
+#      monthly report's service and timer (installed, not enabled by the maintainer scripts).
 # Needs dpkg (dpkg-deb), coreutils (timeout) and systemd (systemd-analyze) from Debian, and cargo.
 # A missing tool is a failure, never a silent skip: PIXELGUARD_SKIP_SYSTEMD_ANALYZE=1 says
 # explicitly that step 4 is not wanted where systemd-analyze is missing (then the script says so);
@@ -65,13 +66,15 @@ expect_entry '-rwxr-xr-x' /usr/bin/pixelguard
 expect_entry '-rw-r-----' /etc/pixelguard/pixelguard.toml
 expect_entry '-rw-r-----' /etc/pixelguard/allow.txt
 expect_entry '-rw-r--r--' /usr/lib/systemd/system/pixelguard.service
+expect_entry '-rw-r--r--' /usr/lib/systemd/system/pixelguard-report.service
+expect_entry '-rw-r--r--' /usr/lib/systemd/system/pixelguard-report.timer
 expect_entry '-rw-r--r--' /usr/share/pixelguard/blocklists/trackers.toml
 expect_entry '-rw-r--r--' /usr/share/pixelguard/blocklists/README.md
 expect_entry '-rw-r--r--' /usr/share/doc/pixelguard/operations.md
 expect_entry '-rw-r--r--' /usr/share/doc/pixelguard/pixelguard.toml
 expect_entry '-rw-r--r--' /usr/share/doc/pixelguard/README.md
 expect_entry '-rw-r--r--' /usr/share/doc/pixelguard/copyright
-ok "contents: binary, conffiles (0640), unit, blocklists, docs"
+ok "contents: binary, conffiles (0640), units (daemon, report service and timer), blocklists, docs"
 
 step dpkg-deb --control "$deb" "$scratch/control"
 conffiles="$(cat "$scratch/control/conffiles")"
@@ -98,7 +101,9 @@ grep -q 'install -d -o pixelguard -g pixelguard' "$scratch/control/postinst" \
     || fail "postinst creates no pixelguard-owned directories"
 grep -q 'deb-systemd-helper enable' "$scratch/control/postinst" || fail "postinst does not enable the unit"
 grep -q 'deb-systemd-invoke' "$scratch/control/postinst" || fail "postinst does not start the unit"
-ok "maintainer scripts: valid sh; user, directories, unit enable/start filled in"
+! grep -q 'pixelguard-report' "$scratch/control/postinst" \
+    || fail "postinst enables or starts the report units (they are the operator's choice)"
+ok "maintainer scripts: valid sh; user, directories, unit enable/start filled in; report units left alone"
 
 # 3. Extract and run ------------------------------------------------------------------------
 root="$scratch/root"
@@ -151,6 +156,20 @@ if command -v systemd-analyze >/dev/null; then
     awk -v e="$exposure" -v m="$MAX_EXPOSURE" 'BEGIN { exit !(e <= m) }' \
         || { grep '✗' "$scratch/security.out" >&2; fail "exposure $exposure above $MAX_EXPOSURE"; }
     ok "systemd-analyze security: exposure $exposure (at most $MAX_EXPOSURE)"
+
+    # The monthly report: its service and timer verify, and the service is sandboxed too.
+    report_units=("$root/usr/lib/systemd/system/pixelguard-report.service" "$root/usr/lib/systemd/system/pixelguard-report.timer")
+    step systemd-analyze verify --root="$root" "${report_units[@]}" >"$scratch/verify-report.out" 2>&1 || true
+    if [ -s "$scratch/verify-report.out" ]; then
+        cat "$scratch/verify-report.out" >&2
+        fail "systemd-analyze verify of the report units"
+    fi
+    step systemd-analyze security --offline=true --root="$root" "${report_units[0]}" >"$scratch/security-report.out" 2>&1 || true
+    exposure="$(grep -o 'Overall exposure level for pixelguard-report.service: [0-9.]*' "$scratch/security-report.out" | awk '{print $NF}')"
+    [ -n "$exposure" ] || { cat "$scratch/security-report.out" >&2; fail "systemd-analyze security gave no rating for the report service"; }
+    awk -v e="$exposure" -v m="$MAX_EXPOSURE" 'BEGIN { exit !(e <= m) }' \
+        || { grep '✗' "$scratch/security-report.out" >&2; fail "report service exposure $exposure above $MAX_EXPOSURE"; }
+    ok "report units: systemd-analyze verify clean; service exposure $exposure"
 elif [ "${PIXELGUARD_SKIP_SYSTEMD_ANALYZE:-}" = "1" ]; then
     echo "skip  systemd-analyze verify and security of the unit (PIXELGUARD_SKIP_SYSTEMD_ANALYZE=1)"
 else

@@ -1,4 +1,5 @@
-//! Command-line interface (clap): `run` (default), `check`, `explain`, and the quick overrides
+//! Command-line interface (clap): `run` (default), `check`, `explain`, `report`, `pseudonym`,
+//! and the quick overrides
 //! for trials and benchmarks.
 
 use std::net::IpAddr;
@@ -85,6 +86,11 @@ pub enum Command {
     },
     /// Find tracking pixels on the organisation's own web pages (crawl, or saved HTML / HAR).
     Audit(crate::audit::AuditArgs),
+    /// Report on the query log for a period: per zone × vendor × outcome counts, new vendors,
+    /// top names, exceptions, lists' health (default: the last 30 days, Markdown).
+    Report(crate::report::ReportArgs),
+    /// Print the query-log pseudonym of client addresses (audited: needs --reason).
+    Pseudonym(crate::reidentify::PseudonymArgs),
     /// Work with the tracker catalogue.
     Catalogue {
         /// What to do.

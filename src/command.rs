@@ -1,4 +1,4 @@
-//! What a command (`check`, `lists`, `explain`, `audit`) hands back to `main.rs`: an [`Outcome`]
+//! What a command (`check`, `lists`, `explain`, `audit`, `report`, `pseudonym`) hands back to `main.rs`: an [`Outcome`]
 //! when it ran to the end, a [`CommandError`] when it could not. Commands print their reports
 //! on stdout; `main.rs` alone prints the error and maps both to the documented exit codes.
 
@@ -44,6 +44,20 @@ pub enum CommandError {
     /// `audit` ran, but no page could be audited (exit 3); the report on stdout says why.
     #[error("pixelguard audit: no page could be audited")]
     NothingAudited,
+    /// `report`: a bad period or no query log to read (exit 2).
+    #[error("pixelguard report: {0}")]
+    Report(String),
+    /// `report`: the log could not be read or the report not written (exit 3).
+    #[error("pixelguard report: {0}")]
+    ReportOutput(String),
+    /// `pseudonym` refused: no reason, a bad address, no key (exit 2); nothing was printed.
+    #[error("pixelguard pseudonym: refused: {0}")]
+    PseudonymRefused(String),
+    /// `pseudonym`: the audit line could not be written, so no pseudonym was printed (exit 3).
+    #[error(
+        "pixelguard pseudonym: refused: cannot write the audit line ({0}); no pseudonym printed"
+    )]
+    PseudonymAudit(String),
 }
 
 /// The kind of an `audit` failure.

@@ -52,6 +52,8 @@ fn main() -> ExitCode {
             &source,
             matches!(action, ListsAction::Update),
         )),
+        Command::Report(args) => done(pixelguard::report::run(&source, &args)),
+        Command::Pseudonym(args) => done(pixelguard::reidentify::run(&source, &args)),
         Command::Audit(args) => pixelguard::audit::run(&source, &args).map_err(Failure::from),
         Command::Catalogue {
             action:
@@ -110,8 +112,14 @@ fn exit_code(result: Result<Outcome, Failure>) -> i32 {
     match e {
         Failure::Command(c) => match c {
             CommandError::Config(_) | CommandError::ListsWithoutContent(_) => exit::CONFIG,
-            CommandError::UnknownQueryType(_) | CommandError::Catalogue(_) => exit::USAGE,
-            CommandError::Runtime(_) | CommandError::NothingAudited => exit::RUNTIME,
+            CommandError::UnknownQueryType(_)
+            | CommandError::Catalogue(_)
+            | CommandError::Report(_)
+            | CommandError::PseudonymRefused(_) => exit::USAGE,
+            CommandError::Runtime(_)
+            | CommandError::NothingAudited
+            | CommandError::ReportOutput(_)
+            | CommandError::PseudonymAudit(_) => exit::RUNTIME,
             CommandError::Audit { kind, .. } => match kind {
                 AuditFailure::Catalogue => exit::CONFIG,
                 AuditFailure::Usage => exit::USAGE,
