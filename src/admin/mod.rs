@@ -8,11 +8,12 @@
 //! | `GET /api/stats?top=N` | totals, attempts, top names and clients, lists (JSON) | token if set |
 //! | `GET /api/explain?client=IP&name=NAME&type=A` | the explain trace (JSON) | token if set |
 //! | `POST /api/reload` | the one reload path; `{"ok":true}` or the `file:line` errors | token, or loopback |
+//! | `GET /`, `/login`, `/logout` | the dashboard ([`dashboard`]) | as the reads, or a session |
 //!
 //! Access: with `admin.trust_loopback` (default) a request from a loopback address needs no
 //! token. Otherwise `POST /api/reload` needs `Authorization: Bearer <admin.token>` (401 without
-//! it, 403 with a wrong one, 403 when no token is configured), and so do the `/api/*` reads when
-//! a token is configured (they show query names and client pseudonyms). `/metrics` carries no
+//! it, 403 with a wrong one, 403 when no token is configured), and the `/api/*` reads need it or
+//! `admin.read_token` when either is configured (they show query names and client pseudonyms). `/metrics` carries no
 //! client data (closed label sets only) and stays open for Prometheus.
 //!
 //! The server starts before the first snapshot is built, so `/readyz` answers 503 ("starting")
@@ -21,6 +22,7 @@
 //! through the recorder only ([`stats`] builds the `/api/stats` document); the pipeline is held
 //! for the running snapshot and `/api/explain`.
 
+pub mod dashboard;
 pub mod stats;
 
 use std::collections::HashMap;
@@ -44,6 +46,7 @@ use crate::config::AdminConfig;
 use crate::lists::StaleList;
 use crate::pipeline::{Pipeline, scope};
 use crate::record::NotReady;
+use dashboard::session::same;
 
 /// Runs the one reload path.
 pub type ReloadFn =
@@ -66,6 +69,7 @@ pub struct AdminState {
     reload: OnceLock<ReloadFn>,
     on_scrape: OnceLock<ScrapeHook>,
     stale_lists: OnceLock<StaleListsFn>,
+    dash: dashboard::Dash,
 }
 
 impl AdminState {
@@ -78,6 +82,7 @@ impl AdminState {
             reload: OnceLock::new(),
             on_scrape: OnceLock::new(),
             stale_lists: OnceLock::new(),
+            dash: dashboard::Dash::default(),
         })
     }
 
@@ -142,6 +147,8 @@ pub struct Admin {
     pub addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
+    sampler: tokio::task::JoinHandle<()>,
+    state: Arc<AdminState>,
 }
 
 impl Admin {
@@ -153,7 +160,8 @@ impl Admin {
     /// Serves the admin endpoints on a bound listener.
     pub fn serve(listener: TcpListener, state: Arc<AdminState>) -> std::io::Result<Admin> {
         let addr = listener.local_addr()?;
-        let app = router(state);
+        let app = router(state.clone());
+        let sampler = tokio::spawn(dashboard::sampler(state.clone()));
         let (stop, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let svc = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -170,11 +178,15 @@ impl Admin {
             addr,
             stop: Some(stop),
             task,
+            sampler,
+            state,
         })
     }
 
     /// Stops accepting and waits (at most `grace`) for open requests.
     pub async fn shutdown(mut self, grace: Duration) {
+        self.sampler.abort();
+        dashboard::flush(&self.state);
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -192,6 +204,7 @@ fn router(state: Arc<AdminState>) -> Router {
         .route("/api/stats", get(stats))
         .route("/api/explain", get(explain))
         .route("/api/reload", post(reload))
+        .merge(dashboard::routes())
         .fallback(not_found)
         .with_state(state)
 }
@@ -210,7 +223,7 @@ fn starting() -> Response {
 async fn not_found() -> Response {
     json_response(
         StatusCode::NOT_FOUND,
-        json!({"error": "not found; endpoints: /metrics /healthz /readyz /api/stats /api/explain /api/reload"}),
+        json!({"error": "not found; endpoints: / (dashboard) /login /metrics /healthz /readyz /api/stats /api/explain /api/reload"}),
     )
 }
 
@@ -258,16 +271,6 @@ async fn readyz(State(st): State<Arc<AdminState>>) -> Response {
     json_response(status, v)
 }
 
-/// Constant-time comparison (the token must not leak through response timing).
-fn same(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Access check. `needs_token_without_one`: with no token configured, a non-trusted peer is
-/// refused (reload) rather than let through (reads).
 /// What every read endpoint of the API starts with: the caller is authorised (the response
 /// to send otherwise) and the pipeline is up (503 "starting" otherwise).
 fn gate<'a>(
@@ -279,17 +282,21 @@ fn gate<'a>(
     st.pipeline.get().ok_or_else(|| Box::new(starting()))
 }
 
+/// Access check. `reload`: only `admin.token` opens it, and with no token configured a
+/// non-trusted peer is refused; reads take `admin.token` or `admin.read_token`, and are open to
+/// all when neither is configured.
 fn authorize(
     cfg: &AdminConfig,
     peer: IpAddr,
     headers: &HeaderMap,
-    needs_token_without_one: bool,
+    reload: bool,
 ) -> Result<(), Box<Response>> {
     if cfg.trust_loopback && peer.to_canonical().is_loopback() {
         return Ok(());
     }
-    let Some(token) = &cfg.token else {
-        if needs_token_without_one {
+    let read = cfg.read_token.as_ref().filter(|_| !reload);
+    if cfg.token.is_none() && read.is_none() {
+        if reload {
             return Err(Box::new(json_response(
                 StatusCode::FORBIDDEN,
                 json!({"error": "this endpoint needs admin.token (or a request from loopback with admin.trust_loopback)"}),
@@ -313,7 +320,28 @@ fn authorize(
             );
             Err(Box::new(r))
         }
-        Some(t) if same(t.trim().as_bytes(), token.0.as_bytes()) => Ok(()),
+        Some(t)
+            if [cfg.token.as_ref(), read]
+                .into_iter()
+                .flatten()
+                .fold(false, |hit, k| {
+                    same(t.trim().as_bytes(), k.0.as_bytes()) | hit
+                }) =>
+        {
+            Ok(())
+        }
+        Some(t)
+            if reload
+                && cfg
+                    .read_token
+                    .as_ref()
+                    .is_some_and(|k| same(t.trim().as_bytes(), k.0.as_bytes())) =>
+        {
+            Err(Box::new(json_response(
+                StatusCode::FORBIDDEN,
+                json!({"error": "the read-only token (admin.read_token) cannot reload"}),
+            )))
+        }
         Some(_) => Err(Box::new(json_response(
             StatusCode::FORBIDDEN,
             json!({"error": "wrong token"}),
@@ -435,6 +463,8 @@ mod tests {
             listen: None,
             token: token.map(|t| Secret(t.into())),
             trust_loopback: trust,
+            read_token: Some(Secret("read-only-token-0123".into())),
+            prometheus: None,
         }
     }
 
@@ -465,7 +495,10 @@ mod tests {
         );
         let strict = cfg(Some("0123456789abcdef"), false);
         assert_eq!(code(authorize(&strict, lo, &none, true)), Some(401));
-        let open = cfg(None, false);
+        let open = AdminConfig {
+            read_token: None,
+            ..cfg(None, false)
+        };
         assert_eq!(code(authorize(&open, lo, &none, true)), Some(403));
         assert_eq!(
             code(authorize(&open, far, &none, false)),
@@ -473,5 +506,13 @@ mod tests {
             "reads open without a token"
         );
         assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"abc", b"ab"));
+        // The read token opens the reads, never reload.
+        let ro = bearer("read-only-token-0123");
+        assert_eq!(code(authorize(&t, far, &ro, false)), None);
+        assert_eq!(code(authorize(&t, far, &ro, true)), Some(403));
+        let read_only = cfg(None, false);
+        assert_eq!(code(authorize(&read_only, far, &ro, true)), Some(403));
+        assert_eq!(code(authorize(&read_only, far, &ro, false)), None);
+        assert_eq!(code(authorize(&read_only, far, &none, false)), Some(401));
     }
 }
