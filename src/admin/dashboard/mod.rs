@@ -5,7 +5,7 @@
 //! | `GET /?period=1h\|24h\|7d` | the overview page (HTML, works without JavaScript) |
 //! | `GET /login`, `POST /login` | the sign-in form; a good token sets the session cookie |
 //! | `POST /logout` | ends the session |
-//! | `GET /dashboard.css`, `GET /dashboard.js` | the embedded style sheet and refresh script |
+//! | `GET /dashboard.css`, `/dashboard.js`, `/favicon.svg` | the embedded style, refresh script, icon |
 //!
 //! Access to `/` is that of the `/api/*` reads (trusted loopback, `admin.token` or
 //! `admin.read_token` as `Authorization: Bearer`) or a live session cookie from `POST /login`;
@@ -50,6 +50,7 @@ pub const SAMPLE_EVERY: Duration = Duration::from_secs(60);
 
 const CSS: &str = include_str!("assets/dashboard.css");
 const JS: &str = include_str!("assets/dashboard.js");
+const ICON: &str = include_str!("assets/favicon.svg");
 
 /// The dashboard's state inside [`AdminState`].
 #[derive(Debug, Default)]
@@ -144,6 +145,7 @@ pub fn routes() -> Router<Arc<AdminState>> {
         .route("/logout", post(logout))
         .route("/dashboard.css", get(css))
         .route("/dashboard.js", get(js))
+        .route("/favicon.svg", get(icon))
 }
 
 /// Security headers every dashboard response carries.
@@ -276,4 +278,8 @@ async fn css() -> Response {
 
 async fn js() -> Response {
     asset(JS, "text/javascript; charset=utf-8")
+}
+
+async fn icon() -> Response {
+    asset(ICON, "image/svg+xml")
 }
