@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 
 def main() -> int:
@@ -35,7 +36,9 @@ def main() -> int:
         driver.get(base + "/login")
         driver.find_element(By.ID, "token").send_keys(token)
         driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-        if urlparse(driver.current_url).path != "/":
+        try:
+            WebDriverWait(driver, 10).until(lambda d: urlparse(d.current_url).path == "/")
+        except Exception:  # selenium's TimeoutException: report, then go on checking
             failures.append(f"after sign-in the browser is at {driver.current_url}, not /")
         driver.get(base + "/?period=1h")
 

@@ -32,8 +32,9 @@ fn config(upstream: SocketAddr, prometheus: Option<u16>) -> String {
     let prom = prometheus.map_or(String::new(), |p| {
         format!("prometheus = \"http://127.0.0.1:{p}\"\n")
     });
+    // Its own state_dir (the temp folder): no series saved by another process is read back.
     format!(
-        "{}[admin]\nlisten = \"127.0.0.1:0\"\nread_token = \"{READ}\"\ntrust_loopback = false\n{prom}\n\
+        "state_dir = \".\"\n\n{}[admin]\nlisten = \"127.0.0.1:0\"\nread_token = \"{READ}\"\ntrust_loopback = false\n{prom}\n\
          [lists.trackers]\nsource = \"builtin:trackers\"\n[lists.plain]\nsource = \"plain.txt\"\n\n\
          [zones.kiosk]\nnetworks = [\"127.0.0.2/32\"]\nblock = [\"trackers\", \"plain\"]\n\n\
          [zones.staff]\nnetworks = [\"127.0.0.3/32\"]\nblock = [\"trackers\", \"plain\"]\nmode = \"log\"\n\n\

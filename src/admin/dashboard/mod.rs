@@ -105,13 +105,13 @@ impl Dash {
             return;
         }
         h.dirty = false;
-        if let Err(e) = h.series.save(dir) {
-            if !self.warned_save.swap(true, Ordering::Relaxed) {
-                tracing::warn!(
-                    "dashboard: cannot save the series to {}: {e}",
-                    dir.display()
-                );
-            }
+        if let Err(e) = h.series.save(dir)
+            && !self.warned_save.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                "dashboard: cannot save the series to {}: {e}",
+                dir.display()
+            );
         }
     }
 }
@@ -193,15 +193,15 @@ async fn overview(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if !st.dash.sessions.valid(&headers) {
-        if let Err(r) = authorize(&st.config(), peer.ip(), &headers, false) {
-            // A browser without a bearer header signs in; an API client gets the refusal.
-            return if headers.contains_key(header::AUTHORIZATION) {
-                harden(*r)
-            } else {
-                redirect("/login", None)
-            };
-        }
+    if !st.dash.sessions.valid(&headers)
+        && let Err(r) = authorize(&st.config(), peer.ip(), &headers, false)
+    {
+        // A browser without a bearer header signs in; an API client gets the refusal.
+        return if headers.contains_key(header::AUTHORIZATION) {
+            harden(*r)
+        } else {
+            redirect("/login", None)
+        };
     }
     let Some(p) = st.pipeline.get() else {
         return harden(starting());

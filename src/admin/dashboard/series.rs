@@ -326,7 +326,7 @@ mod tests {
 
     #[test]
     fn deltas_land_in_their_minute_and_age_out() {
-        let t0 = 1_800_000_000 - 1_800_000_000 % 3600;
+        let t0: u64 = 500_000 * 3600; // on the hour
         let a = key("kiosk", "meta", "enforce");
         let b = key("staff", "meta", "log");
         let mut s = Series::default();
