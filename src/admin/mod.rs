@@ -8,11 +8,12 @@
 //! | `GET /api/stats?top=N` | totals, attempts, top names and clients, lists (JSON) | token if set |
 //! | `GET /api/explain?client=IP&name=NAME&type=A` | the explain trace (JSON) | token if set |
 //! | `POST /api/reload` | the one reload path; `{"ok":true}` or the `file:line` errors | token, or loopback |
+//! | `GET /`, `/login`, `/logout` | the dashboard ([`dashboard`]) | as the reads, or a session |
 //!
 //! Access: with `admin.trust_loopback` (default) a request from a loopback address needs no
 //! token. Otherwise `POST /api/reload` needs `Authorization: Bearer <admin.token>` (401 without
-//! it, 403 with a wrong one, 403 when no token is configured), and so do the `/api/*` reads when
-//! a token is configured (they show query names and client pseudonyms). `/metrics` carries no
+//! it, 403 with a wrong one, 403 when no token is configured), and the `/api/*` reads need it or
+//! `admin.read_token` when either is configured (they show query names and client pseudonyms). `/metrics` carries no
 //! client data (closed label sets only) and stays open for Prometheus.
 //!
 //! The server starts before the first snapshot is built, so `/readyz` answers 503 ("starting")
@@ -21,6 +22,8 @@
 //! through the recorder only ([`stats`] builds the `/api/stats` document); the pipeline is held
 //! for the running snapshot and `/api/explain`.
 
+mod access;
+pub mod dashboard;
 pub mod stats;
 
 use std::collections::HashMap;
@@ -44,6 +47,7 @@ use crate::config::AdminConfig;
 use crate::lists::StaleList;
 use crate::pipeline::{Pipeline, scope};
 use crate::record::NotReady;
+use access::authorize;
 
 /// Runs the one reload path.
 pub type ReloadFn =
@@ -66,6 +70,7 @@ pub struct AdminState {
     reload: OnceLock<ReloadFn>,
     on_scrape: OnceLock<ScrapeHook>,
     stale_lists: OnceLock<StaleListsFn>,
+    dash: dashboard::Dash,
 }
 
 impl AdminState {
@@ -78,6 +83,7 @@ impl AdminState {
             reload: OnceLock::new(),
             on_scrape: OnceLock::new(),
             stale_lists: OnceLock::new(),
+            dash: dashboard::Dash::default(),
         })
     }
 
@@ -142,6 +148,8 @@ pub struct Admin {
     pub addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
+    sampler: tokio::task::JoinHandle<()>,
+    state: Arc<AdminState>,
 }
 
 impl Admin {
@@ -153,7 +161,8 @@ impl Admin {
     /// Serves the admin endpoints on a bound listener.
     pub fn serve(listener: TcpListener, state: Arc<AdminState>) -> std::io::Result<Admin> {
         let addr = listener.local_addr()?;
-        let app = router(state);
+        let app = router(state.clone());
+        let sampler = tokio::spawn(dashboard::sampler(state.clone()));
         let (stop, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let svc = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -170,11 +179,15 @@ impl Admin {
             addr,
             stop: Some(stop),
             task,
+            sampler,
+            state,
         })
     }
 
     /// Stops accepting and waits (at most `grace`) for open requests.
     pub async fn shutdown(mut self, grace: Duration) {
+        self.sampler.abort();
+        dashboard::flush(&self.state);
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -192,6 +205,7 @@ fn router(state: Arc<AdminState>) -> Router {
         .route("/api/stats", get(stats))
         .route("/api/explain", get(explain))
         .route("/api/reload", post(reload))
+        .merge(dashboard::routes())
         .fallback(not_found)
         .with_state(state)
 }
@@ -210,7 +224,7 @@ fn starting() -> Response {
 async fn not_found() -> Response {
     json_response(
         StatusCode::NOT_FOUND,
-        json!({"error": "not found; endpoints: /metrics /healthz /readyz /api/stats /api/explain /api/reload"}),
+        json!({"error": "not found; endpoints: / (dashboard) /login /metrics /healthz /readyz /api/stats /api/explain /api/reload"}),
     )
 }
 
@@ -259,16 +273,6 @@ async fn readyz(State(st): State<Arc<AdminState>>) -> Response {
     json_response(status, v)
 }
 
-/// Constant-time comparison (the token must not leak through response timing).
-fn same(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Access check. `needs_token_without_one`: with no token configured, a non-trusted peer is
-/// refused (reload) rather than let through (reads).
 /// What every read endpoint of the API starts with: the caller is authorised (the response
 /// to send otherwise) and the pipeline is up (503 "starting" otherwise).
 fn gate<'a>(
@@ -278,48 +282,6 @@ fn gate<'a>(
 ) -> Result<&'a Arc<Pipeline>, Box<Response>> {
     authorize(&st.config(), peer, headers, false)?;
     st.pipeline.get().ok_or_else(|| Box::new(starting()))
-}
-
-fn authorize(
-    cfg: &AdminConfig,
-    peer: IpAddr,
-    headers: &HeaderMap,
-    needs_token_without_one: bool,
-) -> Result<(), Box<Response>> {
-    if cfg.trust_loopback && peer.to_canonical().is_loopback() {
-        return Ok(());
-    }
-    let Some(token) = &cfg.token else {
-        if needs_token_without_one {
-            return Err(Box::new(json_response(
-                StatusCode::FORBIDDEN,
-                json!({"error": "this endpoint needs admin.token (or a request from loopback with admin.trust_loopback)"}),
-            )));
-        }
-        return Ok(());
-    };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        None => {
-            let mut r = json_response(
-                StatusCode::UNAUTHORIZED,
-                json!({"error": "missing Authorization: Bearer <admin.token>"}),
-            );
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"pixelguard\""),
-            );
-            Err(Box::new(r))
-        }
-        Some(t) if same(t.trim().as_bytes(), token.0.as_bytes()) => Ok(()),
-        Some(_) => Err(Box::new(json_response(
-            StatusCode::FORBIDDEN,
-            json!({"error": "wrong token"}),
-        ))),
-    }
 }
 
 async fn stats(
@@ -423,56 +385,5 @@ async fn reload(
                 json!({"ok": false, "errors": errors}),
             )
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Secret;
-
-    fn cfg(token: Option<&str>, trust: bool) -> AdminConfig {
-        AdminConfig {
-            listen: None,
-            token: token.map(|t| Secret(t.into())),
-            trust_loopback: trust,
-        }
-    }
-
-    fn bearer(t: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_str(&format!("Bearer {t}")).unwrap(),
-        );
-        h
-    }
-
-    #[test]
-    fn access_rules() {
-        let lo: IpAddr = "127.0.0.1".parse().unwrap();
-        let lo6: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
-        let far: IpAddr = "192.0.2.9".parse().unwrap();
-        let none = HeaderMap::new();
-        let code = |r: Result<(), Box<Response>>| r.err().map(|r| r.status().as_u16());
-        let t = cfg(Some("0123456789abcdef"), true);
-        assert_eq!(code(authorize(&t, lo, &none, true)), None);
-        assert_eq!(code(authorize(&t, lo6, &none, true)), None);
-        assert_eq!(code(authorize(&t, far, &none, true)), Some(401));
-        assert_eq!(code(authorize(&t, far, &bearer("nope"), true)), Some(403));
-        assert_eq!(
-            code(authorize(&t, far, &bearer("0123456789abcdef"), true)),
-            None
-        );
-        let strict = cfg(Some("0123456789abcdef"), false);
-        assert_eq!(code(authorize(&strict, lo, &none, true)), Some(401));
-        let open = cfg(None, false);
-        assert_eq!(code(authorize(&open, lo, &none, true)), Some(403));
-        assert_eq!(
-            code(authorize(&open, far, &none, false)),
-            None,
-            "reads open without a token"
-        );
-        assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"abc", b"ab"));
     }
 }

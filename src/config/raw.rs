@@ -338,6 +338,10 @@ pub struct RawAdmin {
     pub token: Option<Spanned<String>>,
     /// Requests from loopback addresses need no token.
     pub trust_loopback: bool,
+    /// A read-only token: opens the dashboard and the `/api/*` reads, never reload.
+    pub read_token: Option<Spanned<String>>,
+    /// `"http://HOST:PORT"` of a Prometheus whose HTTP API the dashboard reads (cluster view).
+    pub prometheus: Option<Spanned<String>>,
 }
 
 impl Default for RawAdmin {
@@ -346,6 +350,8 @@ impl Default for RawAdmin {
             listen: None,
             token: None,
             trust_loopback: true,
+            read_token: None,
+            prometheus: None,
         }
     }
 }

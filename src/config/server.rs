@@ -68,4 +68,8 @@ pub struct AdminConfig {
     pub token: Option<Secret>,
     /// Requests from loopback need no token.
     pub trust_loopback: bool,
+    /// Read-only token: the dashboard and the `/api/*` reads, not reload.
+    pub read_token: Option<Secret>,
+    /// Prometheus HTTP API base URL the dashboard reads (cluster view); `None`: this instance.
+    pub prometheus: Option<url::Url>,
 }

@@ -200,20 +200,50 @@ pub(super) fn admin(cx: &mut Ctx<'_>, a: &RawAdmin) -> AdminConfig {
             v
         }
     };
-    let token = a.token.as_ref().and_then(|t| {
+    let mut secret = |key: &str, t: &Spanned<String>| {
         let v = t.get_ref();
         if v.len() < 16 || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
             cx.spanned(
                 t,
-                "admin.token: expected at least 16 printable characters without spaces",
+                format!("admin.{key}: expected at least 16 printable characters without spaces"),
             );
             return None;
         }
         Some(Secret(v.clone()))
+    };
+    let token = a.token.as_ref().and_then(|t| secret("token", t));
+    let read_token = a.read_token.as_ref().and_then(|t| secret("read_token", t));
+    if let (Some(t), Some(r), Some(rt)) = (&token, &read_token, &a.read_token)
+        && t == r
+    {
+        cx.spanned(
+            rt,
+            "admin.read_token: expected a token different from admin.token (the read token must not allow reload)",
+        );
+    }
+    let prometheus = a.prometheus.as_ref().and_then(|p| {
+        let v = p.get_ref().trim();
+        if v.is_empty() {
+            return None;
+        }
+        match url::Url::parse(v) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+            _ => {
+                cx.spanned(
+                    p,
+                    format!(
+                        "admin.prometheus: invalid URL {v:?}; expected the base URL of a Prometheus such as \"http://prometheus:9090\", or \"\" for this instance only"
+                    ),
+                );
+                None
+            }
+        }
     });
     AdminConfig {
         listen,
         token,
         trust_loopback: a.trust_loopback,
+        read_token,
+        prometheus,
     }
 }

@@ -94,6 +94,23 @@ fn admin_and_query_log_sections() {
     ] {
         assert!(e.contains(want), "{want} in:\n{e}");
     }
+    let c = ok(&format!(
+        "{head}[admin]\ntoken = \"admin-token-0123456789\"\nread_token = \"read-token-0123456789\"\nprometheus = \"http://prom:9090\"\n"
+    ))
+    .unwrap();
+    assert!(c.admin.read_token.is_some());
+    assert_eq!(c.admin.prometheus.unwrap().as_str(), "http://prom:9090/");
+    let e = ok(&format!(
+        "{head}[admin]\ntoken = \"admin-token-0123456789\"\nread_token = \"admin-token-0123456789\"\nprometheus = \"prom:9090\"\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    for want in [
+        "t.toml:7:14: admin.read_token",
+        "t.toml:8:14: admin.prometheus",
+    ] {
+        assert!(e.contains(want), "{want} in:\n{e}");
+    }
     let e = ok(&format!(
         "{head}[zones.z]\nnetworks = [\"10.0.0.0/8\"]\nquery_log = \"all\"\n"
     ))
