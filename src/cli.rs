@@ -84,7 +84,7 @@ pub enum Command {
         action: ListsAction,
     },
     /// Find tracking pixels on the organisation's own web pages (crawl, or saved HTML / HAR).
-    Audit(crate::audit::AuditArgs),
+    Audit(Box<crate::audit::AuditArgs>),
     /// Work with the tracker catalogue.
     Catalogue {
         /// What to do.
