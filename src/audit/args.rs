@@ -109,6 +109,27 @@ pub struct AuditArgs {
     pub write_report: Option<PathBuf>,
 }
 
+/// `--csp-allow`: catalogue vendor ids.
+fn csp_allow(given: &[String]) -> Result<Vec<String>, String> {
+    if given.is_empty() {
+        return Ok(Vec::new());
+    }
+    let cat = crate::lists::catalogue::Catalogue::builtin().map_err(|e| e.to_string())?;
+    given
+        .iter()
+        .map(|v| {
+            let v = v.trim().to_ascii_lowercase();
+            if cat.vendors.iter().any(|x| x.id == v) {
+                Ok(v)
+            } else {
+                Err(format!(
+                    "--csp-allow {v:?}: not a catalogue vendor id (see `pixelguard catalogue`: meta, google, linkedin, ...)"
+                ))
+            }
+        })
+        .collect()
+}
+
 /// `--report-uri`: an absolute http(s) URL.
 fn parse_report_uri(s: &str) -> Result<Url, String> {
     let u = Url::parse(s.trim()).map_err(|e| format!("{s:?} is not a URL: {e}"))?;
@@ -255,11 +276,7 @@ impl Options {
             terms,
             site_domains,
             uncloak: !a.no_uncloak,
-            csp_allow: a
-                .csp_allow
-                .iter()
-                .map(|v| v.trim().to_ascii_lowercase())
-                .collect(),
+            csp_allow: csp_allow(&a.csp_allow)?,
         })
     }
 }
