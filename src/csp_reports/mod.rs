@@ -6,6 +6,7 @@
 //! |---|---|
 //! | 204 | a report taken (counted, including reports naming hosts outside the catalogue) |
 //! | 400 | a body that is not a CSP report, or a media type that cannot hold one |
+//! | 204 | `OPTIONS`: the CORS preflight of the Reporting API |
 //! | 404 / 405 | another path / method |
 //! | 413 | a body over `max_body` (default 64 KiB) |
 //! | 429 | past the per-source rate |
@@ -14,7 +15,9 @@
 //! used only as the key of an in-memory rate bucket (the shared [`RateLimiter`], bounded), never
 //! logged or counted; document URLs lose their query strings at parsing and only the host
 //! becomes a label (`site`, from the configured closed set, else `other`), so the metrics never
-//! carry a personal detail. The parsing lives in `parse`, the optional TLS listener in `tls`.
+//! carry a personal detail. A blocked inline script counts under a vendor when its sample shows a known snippet
+//! ([`INLINE_MARKERS`]), else under `inline`. The parsing lives in `parse`, the optional TLS
+//! listener in `tls`.
 
 pub mod parse;
 mod tls;
@@ -48,6 +51,19 @@ pub const CSP_REPORTS_REJECTED_TOTAL: &str = "pixelguard_csp_reports_rejected_to
 pub const REJECT_REASONS: [&str; 4] = ["too_large", "rate_limited", "unparseable", "media_type"];
 /// The path browsers post to.
 pub const REPORT_PATH: &str = "/csp-report";
+/// Markers of tracker snippets within the first 40 characters of their inline script (what a
+/// browser sends as the sample of a blocked inline script under `'report-sample'`), with the
+/// catalogue vendor and category they count under. Anything else inline counts as `inline`.
+pub const INLINE_MARKERS: [(&str, &str, &str); 8] = [
+    ("fbq", "meta", "advertising"),
+    ("w[l]=w[l]||[]", "google", "tag_manager"),
+    ("gtag(", "google", "analytics"),
+    ("_linkedin", "linkedin", "advertising"),
+    ("lintrk", "linkedin", "advertising"),
+    ("ttq", "tiktok", "advertising"),
+    ("_hjSettings", "hotjar", "session_replay"),
+    ("clarity", "microsoft", "session_replay"),
+];
 /// Most source addresses with a rate bucket.
 const MAX_SOURCES: usize = 100_000;
 
@@ -122,7 +138,7 @@ impl CspReports {
             counters,
         });
         let app = Router::new()
-            .route(REPORT_PATH, post(report))
+            .route(REPORT_PATH, post(report).options(preflight))
             .fallback(|| async { StatusCode::NOT_FOUND })
             .with_state(shared);
         let svc = app.into_make_service_with_connect_info::<Peer>();
@@ -231,7 +247,27 @@ async fn report(
     for v in &violations {
         count(&s, v);
     }
-    StatusCode::NO_CONTENT.into_response()
+    (
+        StatusCode::NO_CONTENT,
+        [(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")],
+    )
+        .into_response()
+}
+
+/// `OPTIONS /csp-report`: the CORS preflight the Reporting API sends before posting
+/// `application/reports+json` to another origin. Any origin may post reports (they are counted,
+/// never echoed).
+async fn preflight() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            (header::ACCESS_CONTROL_ALLOW_METHODS, "POST"),
+            (header::ACCESS_CONTROL_ALLOW_HEADERS, "content-type"),
+            (header::ACCESS_CONTROL_MAX_AGE, "86400"),
+        ],
+    )
+        .into_response()
 }
 
 /// The labels of one violation: site (configured name or `other`), vendor, category.
@@ -248,7 +284,13 @@ fn labels<'a>(s: &'a Shared, v: &Violation) -> (&'a str, String, &'static str) {
             }
             _ => ("other".to_owned(), "other"),
         },
-        Blocked::Inline | Blocked::Eval => ("inline".to_owned(), "inline"),
+        Blocked::Inline => INLINE_MARKERS
+            .iter()
+            .find(|(m, _, _)| v.sample.contains(m))
+            .map_or(("inline".to_owned(), "inline"), |(_, vendor, category)| {
+                ((*vendor).to_owned(), *category)
+            }),
+        Blocked::Eval => ("inline".to_owned(), "inline"),
         Blocked::Other => ("other".to_owned(), "other"),
     };
     (site, vendor, category)
@@ -279,4 +321,23 @@ fn count(s: &Shared, v: &Violation) {
         report_only = v.report_only,
         "csp report"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn inline_markers_name_catalogue_vendors_and_categories() {
+        let cat = crate::lists::catalogue::Catalogue::builtin().unwrap();
+        for (_, vendor, category) in INLINE_MARKERS {
+            let v = cat.vendors.iter().find(|v| v.id == vendor);
+            let v = v.unwrap_or_else(|| panic!("{vendor} not in the catalogue"));
+            assert!(
+                v.categories.iter().any(|c| c.category.as_str() == category),
+                "{vendor} has no category {category}"
+            );
+        }
+    }
 }

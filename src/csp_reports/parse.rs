@@ -38,7 +38,13 @@ pub struct Violation {
     pub directive: String,
     /// True for a `Content-Security-Policy-Report-Only` report (nothing was blocked).
     pub report_only: bool,
+    /// The first characters of a blocked inline script (`'report-sample'`), at most
+    /// [`MAX_SAMPLE`]: only matched against tracker snippet markers, never kept.
+    pub sample: String,
 }
+
+/// Longest sample kept for matching (browsers send at most 40 characters).
+pub const MAX_SAMPLE: usize = 80;
 
 /// Why a body could not be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +71,8 @@ struct LegacyBody {
     violated_directive: String,
     #[serde(default)]
     disposition: String,
+    #[serde(rename = "script-sample", default)]
+    sample: String,
 }
 
 #[derive(Deserialize)]
@@ -85,6 +93,8 @@ struct ApiBody {
     effective_directive: String,
     #[serde(default)]
     disposition: String,
+    #[serde(default)]
+    sample: String,
 }
 
 fn blocked(raw: &str) -> Blocked {
@@ -105,7 +115,13 @@ fn blocked(raw: &str) -> Blocked {
     }
 }
 
-fn violation(document: &str, blocked_raw: &str, directive: &str, disposition: &str) -> Violation {
+fn violation(
+    document: &str,
+    blocked_raw: &str,
+    directive: &str,
+    disposition: &str,
+    sample: &str,
+) -> Violation {
     let (site, path) = match Url::parse(document.trim()) {
         Ok(u) => (
             u.host_str()
@@ -129,6 +145,7 @@ fn violation(document: &str, blocked_raw: &str, directive: &str, disposition: &s
         blocked: blocked(blocked_raw),
         directive,
         report_only: disposition.eq_ignore_ascii_case("report"),
+        sample: sample.chars().take(MAX_SAMPLE).collect(),
     }
 }
 
@@ -149,6 +166,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<Violation>, ParseError> {
             &r.blocked_uri,
             directive,
             &r.disposition,
+            &r.sample,
         )]);
     }
     let Value::Array(items) = v else {
@@ -170,6 +188,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<Violation>, ParseError> {
             &b.blocked_url,
             &b.effective_directive,
             &b.disposition,
+            &b.sample,
         ));
     }
     Ok(out)
@@ -192,6 +211,7 @@ mod tests {
                 blocked: Blocked::Host("connect.facebook.net".into()),
                 directive: "script-src-elem".into(),
                 report_only: false,
+                sample: String::new(),
             }]
         );
     }
