@@ -64,6 +64,9 @@ pub enum StartError {
     /// A dnstap / syslog writer could not be set up (thread, TLS configuration).
     #[error("starting the dnstap / syslog export: {0}")]
     Export(#[source] std::io::Error),
+    /// The CSP report endpoint could not start (bind, certificate).
+    #[error("starting the CSP report endpoint: {0}")]
+    CspReports(String),
     /// The signal handlers could not be installed.
     #[error("installing signal handlers: {0}")]
     Signals(#[source] std::io::Error),
@@ -82,6 +85,9 @@ pub struct App {
     pub admin_addr: Option<SocketAddr>,
     admin: Option<Admin>,
     admin_state: Arc<AdminState>,
+    /// The CSP report endpoint's bound address; `None` without `[csp_reports]`.
+    pub csp_reports_addr: Option<SocketAddr>,
+    csp_reports: Option<crate::csp_reports::CspReports>,
 }
 
 /// The one reload path: start-up aside, every change of state (SIGHUP, a list refresh, the admin
@@ -134,6 +140,19 @@ impl Reloader {
         let config = self.0.source.load()?;
         if config.admin.listen != self.0.pipeline.snapshot.load().config.admin.listen {
             tracing::warn!("admin.listen changed: the admin server moves only on restart");
+        }
+        if config.csp_reports.as_ref().map(|c| c.listen)
+            != self
+                .0
+                .pipeline
+                .snapshot
+                .load()
+                .config
+                .csp_reports
+                .as_ref()
+                .map(|c| c.listen)
+        {
+            tracing::warn!("csp_reports changed: the report endpoint changes only on restart");
         }
         {
             let running = &self.0.pipeline.snapshot.load().config;
@@ -389,6 +408,22 @@ impl App {
                 }
             });
         }
+        let csp_cfg = pipeline.snapshot.load().config.csp_reports.clone();
+        let csp_reports = match csp_cfg {
+            Some(c) => {
+                let r = crate::csp_reports::CspReports::serve(&c, pipeline.recorder.metrics())
+                    .await
+                    .map_err(StartError::CspReports)?;
+                let scheme = if c.tls.is_some() { "https" } else { "http" };
+                tracing::info!(
+                    "csp       {scheme}://{}/csp-report (CSP report endpoint)",
+                    r.addr
+                );
+                Some(r)
+            }
+            None => None,
+        };
+        let csp_reports_addr = csp_reports.as_ref().map(|r| r.addr);
         let running = server::serve(bound, Handler(pipeline.clone()), &listen);
         let reloader = Reloader(Arc::new(ReloaderInner {
             source: source.clone(),
@@ -427,6 +462,8 @@ impl App {
             admin_addr,
             admin,
             admin_state,
+            csp_reports_addr,
+            csp_reports,
         })
     }
 
@@ -445,6 +482,9 @@ impl App {
         }
         if let Some(x) = self.pipeline.recorder.export() {
             x.shutdown(SHUTDOWN_GRACE).await;
+        }
+        if let Some(r) = self.csp_reports {
+            r.shutdown(Duration::from_secs(1)).await;
         }
         if let Some(a) = self.admin {
             a.shutdown(Duration::from_secs(1)).await;

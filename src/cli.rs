@@ -85,7 +85,7 @@ pub enum Command {
         action: ListsAction,
     },
     /// Find tracking pixels on the organisation's own web pages (crawl, or saved HTML / HAR).
-    Audit(crate::audit::AuditArgs),
+    Audit(Box<crate::audit::AuditArgs>),
     /// Report on the query log for a period: per zone × vendor × outcome counts, new vendors,
     /// top names, exceptions, lists' health (default: the last 30 days, Markdown).
     Report(crate::report::ReportArgs),

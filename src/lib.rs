@@ -9,7 +9,7 @@
 //! | layer | modules | owns |
 //! |---|---|---|
 //! | face | `app`, `cli`, `fuzzing` | wiring, signals, the one reload path; arguments (`main.rs` maps results to exit codes); the fuzz targets' entry points (feature `fuzzing`) |
-//! | serve | `server`, `admin`, `explain`, `check`, `audit`, `command`, `report`, `reidentify` | listeners (bytes in, bytes out); the admin HTTP API; the commands and their typed results; query-log reports; audited pseudonym look-up |
+//! | serve | `server`, `admin`, `csp_reports`, `explain`, `check`, `audit`, `command`, `report`, `reidentify` | listeners (bytes in, bytes out); the admin HTTP API; the public CSP report endpoint; the commands and their typed results; query-log reports; audited pseudonym look-up |
 //! | path | `pipeline`, `snapshot` | the one chain of stages every reader runs; the immutable state it reads |
 //! | parts | `policy`, `lists`, `respond`, `record`, `metrics`, `querylog`, `export` | verdicts; lists; answers and their one encoder; recording; dnstap and syslog export |
 //! | ground | `cache`, `upstream`, `wire`, `ratelimit`, `matcher`, `zones`, `outcome`, `config` | raw answers; forwarding and forward rules; wire forms; buckets; names; networks; closed sets; typed config |
@@ -33,6 +33,7 @@ pub mod check;
 pub mod cli;
 pub mod command;
 pub mod config;
+pub mod csp_reports;
 pub mod explain;
 pub mod export;
 #[cfg(feature = "fuzzing")]

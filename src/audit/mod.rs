@@ -13,8 +13,11 @@
 //! This module owns the command's options ([`AuditArgs`], [`Options`]), the page hand-off type
 //! ([`PageInput`]) and the orchestration ([`audit`], [`run`]).
 
+mod args;
+pub mod baseline;
 pub mod classify;
 pub mod crawl;
+pub mod csp;
 pub mod extract;
 pub mod input;
 pub mod report;
@@ -22,140 +25,19 @@ pub mod sensitive;
 pub mod uncloak;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use url::Url;
 
 use crate::command::{AuditFailure, CommandError, Outcome};
 use crate::config::{Config, ConfigSource};
 use crate::snapshot::Snapshot;
-use classify::{Draft, Known, PageFindings, registrable};
-use crawl::CrawlOptions;
+use classify::{Draft, Known, PageFindings};
 use extract::RefKind;
 use report::{Evidence, PageReport, Report, Severity, Tool, UncloakStats};
 use sensitive::Terms;
 
-/// Most start URLs and most input files.
-pub const MAX_TARGETS: usize = 1_000;
-
-/// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// Text for people.
-    Table,
-    /// JSON (schema `pixelguard.audit/1`).
-    Json,
-    /// SARIF 2.1.0 for code-scanning dashboards.
-    Sarif,
-}
-
-/// Which findings make the command fail (exit code 4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum FailOn {
-    /// A tracker on a sensitive page (a critical finding).
-    Sensitive,
-    /// Any finding.
-    Any,
-    /// Never (report only).
-    None,
-}
-
-/// `pixelguard audit` options.
-#[derive(Debug, Clone, clap::Args)]
-#[command(
-    args_override_self = true,
-    after_help = "Exit codes: 0 no findings at the --fail-on level; 4 findings at that level; 1 invalid config or catalogue; 2 usage error (bad option, unreadable --input or --terms); 3 nothing could be audited (every page failed).\n\
-                  --config gives the upstream resolvers used for uncloaking and the zones whose policy the report shows; without it, the embedded default (system resolvers, the shipped catalogue)."
-)]
-pub struct AuditArgs {
-    /// Start URLs (http or https; `https://` is assumed when no scheme is given).
-    #[arg(value_name = "URL")]
-    pub urls: Vec<String>,
-    /// A saved page to audit offline: an .html file, or a .har capture saved with content
-    /// (repeatable).
-    #[arg(long = "input", value_name = "FILE")]
-    pub inputs: Vec<PathBuf>,
-    /// Most pages fetched in all.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub max_pages: u32,
-    /// Most link hops from a start URL (0: the start pages only).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=50))]
-    pub depth: u32,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
-    /// Exit with code 4 on: a tracker on a sensitive page, any finding, or never.
-    #[arg(long, value_enum, default_value_t = FailOn::Sensitive)]
-    pub fail_on: FailOn,
-    /// Most requests in flight.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=32))]
-    pub concurrency: u32,
-    /// Time allowed per page (headers and body); more than 0, at most 10m.
-    #[arg(long, default_value = "15s", value_parser = parse_timeout)]
-    pub timeout: Duration,
-    /// Least time between two request starts (politeness); at most 1m.
-    #[arg(long, default_value = "100ms", value_parser = parse_delay)]
-    pub delay: Duration,
-    /// Most bytes read per page; longer pages are audited up to this size, with a note.
-    #[arg(long, default_value = "5MiB", value_parser = parse_size)]
-    pub max_body: usize,
-    /// Sensitive-page terms, one per line (`#` comments; a line `@defaults` keeps the built-in
-    /// police and health terms). Replaces the built-in terms.
-    #[arg(long, value_name = "FILE")]
-    pub terms: Option<PathBuf>,
-    /// A registrable domain of the organisation (repeatable): its hosts are first party and
-    /// are checked for CNAME cloaking. Default: the start URLs' registrable domains.
-    #[arg(long = "site-domain", value_name = "DOMAIN")]
-    pub site_domains: Vec<String>,
-    /// Do not resolve first-party hosts (no DNS traffic; no cloaking check).
-    #[arg(long)]
-    pub no_uncloak: bool,
-}
-
-/// `--timeout`: more than 0, at most 10 minutes (no `Instant` overflow, no endless page).
-fn parse_timeout(s: &str) -> Result<Duration, String> {
-    let d = parse_duration(s, Duration::from_secs(600), "10m")?;
-    if d.is_zero() {
-        return Err("must be more than 0".to_owned());
-    }
-    Ok(d)
-}
-
-/// `--delay`: at most one minute.
-fn parse_delay(s: &str) -> Result<Duration, String> {
-    parse_duration(s, Duration::from_secs(60), "1m")
-}
-
-fn parse_duration(s: &str, max: Duration, max_text: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
-    if d > max {
-        return Err(format!("at most {max_text}, got {}", s.trim()));
-    }
-    Ok(d)
-}
-
-/// A size: a number with an optional unit (`k`/`KiB`/`KB` = 1024, `m`/`MiB`/`MB` = 1024²).
-pub fn parse_size(s: &str) -> Result<usize, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: usize = num.parse().map_err(|_| format!("not a size: {s:?}"))?;
-    let mult = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1024,
-        "m" | "mb" | "mib" => 1024 * 1024,
-        _ => return Err(format!("unknown size unit in {s:?} (use KiB or MiB)")),
-    };
-    let v = n
-        .checked_mul(mult)
-        .ok_or_else(|| format!("size too large: {s:?}"))?;
-    if !(1024..=1024 * 1024 * 1024).contains(&v) {
-        return Err("must be between 1 KiB and 1 GiB".to_owned());
-    }
-    Ok(v)
-}
+pub use args::{AuditArgs, FailOn, Format, MAX_TARGETS, Options, parse_size};
 
 /// A page handed from the crawl or an input file to the analysis.
 #[derive(Debug, Clone)]
@@ -203,97 +85,6 @@ impl PageInput {
     }
 }
 
-/// Validated options.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Start URLs.
-    pub urls: Vec<Url>,
-    /// Input files.
-    pub inputs: Vec<PathBuf>,
-    /// Crawl limits.
-    pub crawl: CrawlOptions,
-    /// Sensitive-page terms.
-    pub terms: Terms,
-    /// First-party registrable domains.
-    pub site_domains: Vec<String>,
-    /// Whether to resolve first-party hosts.
-    pub uncloak: bool,
-}
-
-fn parse_start(raw: &str) -> Result<Url, String> {
-    let with_scheme = if raw.contains("://") {
-        raw.to_owned()
-    } else {
-        format!("https://{raw}")
-    };
-    let u = Url::parse(&with_scheme).map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
-    if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
-        return Err(format!("{raw:?}: only http and https URLs can be crawled"));
-    }
-    Ok(u)
-}
-
-impl Options {
-    /// Validates the command line.
-    pub fn from_args(a: &AuditArgs) -> Result<Options, String> {
-        if a.urls.is_empty() && a.inputs.is_empty() {
-            return Err("give at least one URL or --input FILE".to_owned());
-        }
-        if a.urls.len() > MAX_TARGETS || a.inputs.len() > MAX_TARGETS {
-            return Err(format!(
-                "at most {MAX_TARGETS} URLs and {MAX_TARGETS} input files"
-            ));
-        }
-        let urls = a
-            .urls
-            .iter()
-            .map(|u| parse_start(u))
-            .collect::<Result<Vec<_>, _>>()?;
-        let terms = match &a.terms {
-            Some(p) => Terms::load(p)?,
-            None => Terms::defaults(),
-        };
-        let mut site_domains: Vec<String> = Vec::new();
-        for d in &a.site_domains {
-            let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
-            if d.is_empty() || !extract::script::plausible_host(&d) {
-                return Err(format!("--site-domain {d:?} is not a domain name"));
-            }
-            let r = registrable(&d);
-            if !site_domains.contains(&r) {
-                site_domains.push(r);
-            }
-        }
-        if a.site_domains.is_empty() {
-            for u in &urls {
-                if let Some(url::Host::Domain(h)) = u.host()
-                    && h.contains('.')
-                {
-                    let r = registrable(h);
-                    if !site_domains.contains(&r) {
-                        site_domains.push(r);
-                    }
-                }
-            }
-        }
-        Ok(Options {
-            urls,
-            inputs: a.inputs.clone(),
-            crawl: CrawlOptions {
-                max_pages: a.max_pages as usize,
-                depth: a.depth,
-                concurrency: a.concurrency as usize,
-                timeout: a.timeout,
-                delay: a.delay,
-                max_body: a.max_body,
-            },
-            terms,
-            site_domains,
-            uncloak: !a.no_uncloak,
-        })
-    }
-}
-
 /// Why an audit could not run.
 #[derive(Debug)]
 pub enum AuditError {
@@ -326,6 +117,7 @@ struct Analysed {
     report: PageReport,
     drafts: Vec<Draft>,
     first_party: BTreeMap<String, Vec<Evidence>>,
+    loads: csp::PageUse,
 }
 
 fn analyse(ctx: &Ctx, page: PageInput) -> (Analysed, Vec<Url>) {
@@ -347,11 +139,13 @@ fn analyse(ctx: &Ctx, page: PageInput) -> (Analysed, Vec<Url>) {
                 report,
                 drafts: Vec::new(),
                 first_party: BTreeMap::new(),
+                loads: csp::PageUse::default(),
             },
             Vec::new(),
         );
     };
     let ex = extract::extract(&body, &page.url);
+    let loads = csp::PageUse::new(&page.url, &ex);
     let sens = sensitive::assess(&page.url, &ex, &ctx.terms);
     let mut pf = PageFindings::new(&ctx.known, &ctx.snap, &page.url, &ctx.site_domains);
     pf.add_extracted(&ex);
@@ -371,14 +165,18 @@ fn analyse(ctx: &Ctx, page: PageInput) -> (Analysed, Vec<Url>) {
             report,
             drafts,
             first_party,
+            loads,
         },
         ex.links,
     )
 }
 
-fn finish(a: Analysed) -> PageReport {
+fn finish(a: Analysed, keep: &[String]) -> (PageReport, csp::PageCsp) {
     let Analysed {
-        mut report, drafts, ..
+        mut report,
+        drafts,
+        loads,
+        ..
     } = a;
     let sensitive = report.sensitive;
     let mut findings: Vec<_> = drafts.into_iter().map(|d| d.finish(sensitive)).collect();
@@ -404,7 +202,8 @@ fn finish(a: Analysed) -> PageReport {
         }
     }
     report.findings = findings;
-    report
+    let policy = csp::PageCsp::decide(loads, &report, keep);
+    (report, policy)
 }
 
 /// Runs an audit: inputs first, then the crawl, then uncloaking. `config` supplies the
@@ -463,8 +262,14 @@ pub async fn audit(opts: &Options, config: Config) -> Result<Report, AuditError>
         crawl: crawl_stats,
         uncloak: uncloak_stats,
         vendors: Vec::new(),
-        pages: analysed.into_iter().map(finish).collect(),
+        pages: Vec::new(),
+        csp: Vec::new(),
     };
+    for a in analysed {
+        let (page, policy) = finish(a, &opts.csp_allow);
+        report.pages.push(page);
+        report.csp.push(policy);
+    }
     report.tally();
     Ok(report)
 }
@@ -550,12 +355,18 @@ pub fn verdict(r: &Report, fail_on: FailOn) -> Result<Outcome, CommandError> {
     })
 }
 
-/// `pixelguard audit`: runs the audit, prints the report on stdout, returns its [`verdict`].
+/// `pixelguard audit`: runs the audit, prints the report (or, with `--csp`, the policies; with
+/// `--baseline`, the differences) on stdout, returns its [`verdict`].
 pub fn run(source: &ConfigSource, args: &AuditArgs) -> Result<Outcome, CommandError> {
-    let opts = Options::from_args(args).map_err(|message| CommandError::Audit {
+    let usage = |message: String| CommandError::Audit {
         kind: AuditFailure::Usage,
         message,
-    })?;
+    };
+    let opts = Options::from_args(args).map_err(usage)?;
+    let baseline = match &args.baseline {
+        Some(p) => Some(baseline::Baseline::load(p).map_err(usage)?),
+        None => None,
+    };
     let config = source.load()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -576,57 +387,58 @@ pub fn run(source: &ConfigSource, args: &AuditArgs) -> Result<Outcome, CommandEr
             message: e.to_string(),
         }
     })?;
-    let out = match args.format {
-        Format::Table => report::table(&report),
-        Format::Json => report::json(&report) + "\n",
-        Format::Sarif => {
-            serde_json::to_string_pretty(&report::sarif(&report)).unwrap_or_default() + "\n"
-        }
+    if let Some(path) = &args.write_report {
+        write_report(path, &report).map_err(|message| CommandError::Audit {
+            kind: AuditFailure::Runtime,
+            message,
+        })?;
+    }
+    let json = args.format == Format::Json;
+    let (out, outcome) = if args.csp {
+        let doc = csp::build(&report, &report.csp, args.report_uri.as_ref());
+        let out = if json {
+            serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+        } else {
+            csp::text(&doc)
+        };
+        (out, verdict(&report, FailOn::None)?)
+    } else if let Some(b) = &baseline {
+        let d = baseline::diff(b, &report);
+        let out = if json {
+            serde_json::to_string_pretty(&d).unwrap_or_default() + "\n"
+        } else {
+            baseline::text(&d)
+        };
+        verdict(&report, FailOn::None)?;
+        let outcome = if d.alerts.is_empty() {
+            Outcome::Done
+        } else {
+            Outcome::Findings
+        };
+        (out, outcome)
+    } else {
+        let out = match args.format {
+            Format::Table => report::table(&report),
+            Format::Json => report::json(&report) + "\n",
+            Format::Sarif => {
+                serde_json::to_string_pretty(&report::sarif(&report)).unwrap_or_default() + "\n"
+            }
+        };
+        (out, verdict(&report, args.fail_on)?)
     };
     {
         use std::io::Write as _;
         // A closed pipe (`| head`) ends the output quietly.
         let _ = std::io::stdout().write_all(out.as_bytes());
     }
-    verdict(&report, args.fail_on)
+    Ok(outcome)
 }
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("5MiB").unwrap(), 5 * 1024 * 1024);
-        assert_eq!(parse_size("64k").unwrap(), 64 * 1024);
-        assert_eq!(parse_size("2048").unwrap(), 2048);
-        assert!(parse_size("10").is_err());
-        assert!(parse_size("5 parsecs").is_err());
-        assert!(parse_size("99999999999999999999").is_err());
-        assert!(parse_size("2GiB").is_err());
-    }
-
-    #[test]
-    fn durations_are_bounded() {
-        assert_eq!(parse_timeout("10m"), Ok(Duration::from_secs(600)));
-        assert_eq!(
-            parse_timeout("400000000000y"),
-            Err("at most 10m, got 400000000000y".to_owned())
-        );
-        assert!(parse_timeout("0s").is_err());
-        assert_eq!(parse_delay("0s"), Ok(Duration::ZERO));
-        assert_eq!(parse_delay("1m"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_delay("61s"), Err("at most 1m, got 61s".to_owned()));
-    }
-
-    #[test]
-    fn start_urls() {
-        assert_eq!(
-            parse_start("www.force.test").unwrap().as_str(),
-            "https://www.force.test/"
-        );
-        assert!(parse_start("ftp://x.test/").is_err());
-        assert!(parse_start("http://").is_err());
-    }
+/// `--write-report`: the JSON report, written to a temporary file and renamed into place (a
+/// reader never sees half a report).
+fn write_report(path: &std::path::Path, report: &Report) -> Result<(), String> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, report::json(report) + "\n")
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("--write-report {}: {e}", path.display()))
 }

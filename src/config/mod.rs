@@ -6,10 +6,11 @@
 //! Relative paths resolve against the config file's folder.
 //!
 //! The typed sections live beside this file, one per concern: `server` (`[server]`, `[cache]`,
-//! `[admin]`), `upstream` (with `[forward.*]`), `lists`, `zones`, `exceptions`, `query_log`, `local`, `export`;
+//! `[admin]`), `upstream` (with `[forward.*]`), `lists`, `zones`, `exceptions`, `query_log`, `local`, `export`, `csp_reports`;
 //! `source` says where a config comes from, `error` what can be wrong with it. Config is the
 //! ground layer: it imports nothing from the rest of the crate.
 
+mod csp_reports;
 mod error;
 mod exceptions;
 mod export;
@@ -28,6 +29,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use csp_reports::{
+    CspReportsConfig, DEFAULT_CSP_BURST, DEFAULT_CSP_MAX_BODY, DEFAULT_CSP_RATE, MAX_CSP_SITES,
+};
 pub use error::{ConfigError, ConfigErrors, UpstreamSyntaxError};
 pub use exceptions::{
     EXPIRING_WITHIN, ExceptionConfig, ExceptionState, parse_until, state_at, unix,
@@ -138,6 +142,8 @@ pub struct Config {
     pub dnstap: Option<DnstapConfig>,
     /// `[syslog]`, `None` when absent (no syslog export).
     pub syslog: Option<SyslogConfig>,
+    /// `[csp_reports]`, `None` when absent (no CSP report endpoint).
+    pub csp_reports: Option<CspReportsConfig>,
     /// Folder for downloaded list copies.
     pub state_dir: PathBuf,
     /// Refuse to start when a remote list has neither a download nor a disk copy.

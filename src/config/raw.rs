@@ -42,6 +42,8 @@ pub struct RawConfig {
     pub dnstap: Option<Spanned<RawDnstap>>,
     /// `[syslog]`: policy events to a syslog collector; absent = off.
     pub syslog: Option<Spanned<RawSyslog>>,
+    /// `[csp_reports]`: the CSP report endpoint; absent = off.
+    pub csp_reports: Option<Spanned<super::csp_reports::RawCspReports>>,
     /// Folder for downloaded list copies (and other state); default /var/lib/pixelguard.
     pub state_dir: Option<Spanned<String>>,
     /// Refuse to start when a remote list has neither a download nor a disk copy.

@@ -14,11 +14,13 @@
 
 pub mod csp;
 pub mod script;
+mod types;
 
 use scraper::{ElementRef, Html, Node};
 use url::Url;
 
 use script::{ScriptHost, Snippet};
+pub use types::{FormInfo, InlineScript, MAX_INLINE_SCRIPTS, RefKind, Reference};
 
 /// Most references kept per page.
 pub const MAX_REFS: usize = 5_000;
@@ -32,99 +34,6 @@ pub const MAX_FORMS: usize = 100;
 const MAX_DETAIL: usize = 200;
 /// How deep `<noscript>` contents are re-parsed (a noscript inside a noscript's text).
 const MAX_NOSCRIPT_NESTING: u8 = 2;
-
-/// How a page refers to a host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum RefKind {
-    /// `<script src>`.
-    ScriptSrc,
-    /// A host named inside an inline `<script>`.
-    InlineScript,
-    /// `<img src>` / `srcset`, `<input type=image>`.
-    Img,
-    /// An image marked 1×1 or hidden: a tracking pixel.
-    Pixel,
-    /// `<iframe src>` / `<frame src>`.
-    Iframe,
-    /// `<link href>` other than resource hints (stylesheet, icon, manifest, ...).
-    Link,
-    /// `<link rel=preconnect|dns-prefetch|preload|prefetch|modulepreload>`.
-    ResourceHint,
-    /// `<form action>`.
-    FormAction,
-    /// `<embed>`, `<object>`, `<video>`, `<audio>`, `<source>`, `<track>`.
-    Media,
-    /// `<a ping>`.
-    Ping,
-    /// An image inside `<noscript>`.
-    NoscriptImg,
-    /// An iframe inside `<noscript>` (the GTM fallback).
-    NoscriptIframe,
-    /// Anything else inside `<noscript>`.
-    Noscript,
-    /// Allowed by a `Content-Security-Policy` response header.
-    CspHeader,
-    /// Allowed by a `<meta http-equiv=Content-Security-Policy>`.
-    CspMeta,
-    /// A request the browser made (HAR input).
-    Network,
-    /// Implied by a recognised tracker snippet.
-    Snippet,
-    /// CNAME chain of a first-party host (uncloaking).
-    Cname,
-}
-
-impl RefKind {
-    /// The stable snake_case name used in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RefKind::ScriptSrc => "script_src",
-            RefKind::InlineScript => "inline_script",
-            RefKind::Img => "img",
-            RefKind::Pixel => "pixel_img",
-            RefKind::Iframe => "iframe",
-            RefKind::Link => "link",
-            RefKind::ResourceHint => "resource_hint",
-            RefKind::FormAction => "form_action",
-            RefKind::Media => "media",
-            RefKind::Ping => "a_ping",
-            RefKind::NoscriptImg => "noscript_img",
-            RefKind::NoscriptIframe => "noscript_iframe",
-            RefKind::Noscript => "noscript",
-            RefKind::CspHeader => "csp_header",
-            RefKind::CspMeta => "csp_meta",
-            RefKind::Network => "network_request",
-            RefKind::Snippet => "snippet",
-            RefKind::Cname => "cname",
-        }
-    }
-}
-
-/// One host the page makes the browser contact (or mentions in script).
-#[derive(Debug, Clone)]
-pub struct Reference {
-    /// How.
-    pub kind: RefKind,
-    /// Canonical host name.
-    pub host: String,
-    /// The absolute URL, when there is one (for IDs in the query string).
-    pub url: Option<Url>,
-    /// The element or text, shortened, e.g. `<script src="https://…">`.
-    pub detail: String,
-}
-
-/// A form in the page.
-#[derive(Debug, Clone, Default)]
-pub struct FormInfo {
-    /// `action`, resolved.
-    pub action: Option<String>,
-    /// Descriptions of the fields that collect input (`textarea`, `email "email"`, ...).
-    pub fields: Vec<String>,
-    /// True when every field is a search box (`type=search`, `role=search`, `name=q`, ...).
-    pub search_only: bool,
-    /// True when the form sits inside `nav`, `header`, `footer` or `aside` (site chrome).
-    pub in_chrome: bool,
-}
 
 /// What one page yields.
 #[derive(Debug, Clone, Default)]
@@ -143,6 +52,8 @@ pub struct Extracted {
     pub snippets: Vec<Snippet>,
     /// `<meta http-equiv=Content-Security-Policy content>` values.
     pub csp_meta: Vec<String>,
+    /// Inline scripts (code, not data blocks), for a Content-Security-Policy's hashes.
+    pub inline_scripts: Vec<InlineScript>,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -257,6 +168,18 @@ impl Walker<'_> {
             return;
         }
         let hosts: Vec<ScriptHost> = script::hosts_in_script(&text);
+        let snippets = script::snippets_in_script(&text);
+        if self.out.inline_scripts.len() < MAX_INLINE_SCRIPTS && ctx.noscript == 0 {
+            let mut snippet_vendors: Vec<&'static str> =
+                snippets.iter().map(|s| s.vendor).collect();
+            snippet_vendors.dedup();
+            self.out.inline_scripts.push(InlineScript {
+                hash: super::csp::hash_source(&text),
+                excerpt: shorten(&text.split_whitespace().collect::<Vec<_>>().join(" ")),
+                hosts: hosts.iter().map(|h| h.host.clone()).collect(),
+                snippet_vendors,
+            });
+        }
         for h in hosts {
             if self.out.refs.len() >= MAX_REFS {
                 break;
@@ -268,7 +191,7 @@ impl Walker<'_> {
                 detail: shorten(&format!("inline script: {}", h.excerpt)),
             });
         }
-        for s in script::snippets_in_script(&text) {
+        for s in snippets {
             if !self.out.snippets.contains(&s) {
                 self.out.snippets.push(s);
             }
@@ -554,102 +477,4 @@ pub fn extract(html: &str, url: &Url) -> Extracted {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-
-    fn refs(e: &Extracted) -> Vec<(&'static str, &str)> {
-        e.refs
-            .iter()
-            .map(|r| (r.kind.as_str(), r.host.as_str()))
-            .collect()
-    }
-
-    #[test]
-    fn finds_elements_noscript_and_forms() {
-        let html = r#"<!doctype html><html><head><title> Report a
-        crime </title>
-        <meta http-equiv="Content-Security-Policy" content="script-src 'self' connect.facebook.net">
-        <link rel="preconnect" href="https://www.google-analytics.com">
-        <link rel="stylesheet" href="/style.css">
-        <script async src="https://www.googletagmanager.com/gtag/js?id=G-ABC123"></script>
-        <script type="application/ld+json">{"sameAs": ["https://www.facebook.com/police"]}</script>
-        <noscript><img height="1" width="1" style="display:none" src="https://www.facebook.com/tr?id=123456&ev=PageView&noscript=1"/></noscript>
-        </head><body>
-        <header><nav><a href="/victims">Victim support</a><form role="search" action="/search"><input type="search" name="q"></form></nav></header>
-        <noscript><iframe src="https://www.googletagmanager.com/ns.html?id=GTM-ABCD12" height="0" width="0"></iframe></noscript>
-        <main><h1>Tell us what happened</h1>
-        <form action="https://forms.example.org/submit" method="post">
-          <input type="hidden" name="csrf"><input name="name"><input type="email" name="email">
-          <textarea name="details"></textarea><input type="submit">
-        </form>
-        <img src="https://pixel.example.net/p.gif" width="1" height="1">
-        <img src="/logo.png" srcset="/logo@2x.png 2x">
-        <a href="page2.html#top">next</a><a href="mailto:x@y.z">mail</a>
-        </main>
-        <footer>Victim and witness care</footer>
-        </body></html>"#;
-        let url = Url::parse("https://www.force.test/report/").unwrap();
-        let e = extract(html, &url);
-        assert_eq!(e.title.as_deref(), Some("Report a crime"));
-        assert_eq!(e.csp_meta.len(), 1);
-        let r = refs(&e);
-        assert!(r.contains(&("resource_hint", "www.google-analytics.com")));
-        assert!(r.contains(&("link", "www.force.test")));
-        assert!(r.contains(&("script_src", "www.googletagmanager.com")));
-        assert!(r.contains(&("noscript_img", "www.facebook.com")));
-        assert!(r.contains(&("noscript_iframe", "www.googletagmanager.com")));
-        assert!(r.contains(&("form_action", "forms.example.org")));
-        assert!(r.contains(&("pixel_img", "pixel.example.net")));
-        assert!(r.contains(&("img", "www.force.test")));
-        // JSON-LD is data, not code.
-        assert!(!e.refs.iter().any(|x| x.kind == RefKind::InlineScript));
-        assert_eq!(e.forms.len(), 2);
-        assert!(e.forms[0].search_only && e.forms[0].in_chrome);
-        assert!(!e.forms[1].search_only && !e.forms[1].in_chrome);
-        assert_eq!(
-            e.forms[1].fields,
-            vec!["text \"name\"", "email \"email\"", "textarea \"details\""]
-        );
-        assert!(e.text.contains("Tell us what happened"));
-        assert!(
-            !e.text.contains("Victim"),
-            "chrome text excluded: {}",
-            e.text
-        );
-        let links: Vec<&str> = e.links.iter().map(Url::as_str).collect();
-        assert!(links.contains(&"https://www.force.test/report/page2.html"));
-        assert!(links.contains(&"https://www.force.test/victims"));
-        assert!(!links.iter().any(|l| l.starts_with("mailto")));
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn extract_never_panics(s in "(<|>|/|=|\"|'| |a|img|src|script|noscript|form|input|http://x.test/|GTM-ABCD|fbq\\('init', '12345'\\)|é){0,80}") {
-            let u = Url::parse("http://127.0.0.1/").unwrap();
-            let e = extract(&s, &u);
-            proptest::prop_assert!(e.refs.len() <= MAX_REFS && e.links.len() <= MAX_LINKS);
-            for c in &e.csp_meta {
-                let _ = csp::hosts(c);
-            }
-        }
-    }
-
-    #[test]
-    fn base_href_and_garbage() {
-        let e = extract(
-            r#"<base href="https://cdn.force.test/"><img src="x.png"><script>var a = "</script>"#,
-            &Url::parse("http://127.0.0.1:1/").unwrap(),
-        );
-        assert_eq!(e.refs[0].host, "cdn.force.test");
-        for junk in [
-            "",
-            "<",
-            "<<<>>>",
-            "<noscript><noscript><img src=//a.example.com>",
-            "\u{0}\u{feff}",
-        ] {
-            let _ = extract(junk, &Url::parse("http://127.0.0.1/").unwrap());
-        }
-    }
-}
+mod tests;

@@ -299,6 +299,10 @@ pub struct Report {
     pub vendors: Vec<VendorSummary>,
     /// Pages, in crawl order (inputs first).
     pub pages: Vec<PageReport>,
+    /// Per page (same order), what a Content-Security-Policy must allow (`--csp`; not in the
+    /// JSON report).
+    #[serde(skip)]
+    pub csp: Vec<super::csp::PageCsp>,
 }
 
 impl Report {

@@ -5,10 +5,11 @@
 //! This file holds the driver ([`validate`]: parse, then one function per section, called in
 //! the order the error messages have always come in) and the error context. Each section's
 //! checks live beside it, mirroring `raw`: `server` (`[server]`, `[cache]`, `[admin]`),
-//! `upstream`, `forward`, `lists`, `zones`, `exceptions` (with the catalogue's vendor ids), `query_log`, `export` (`[dnstap]`, `[syslog]`); `bounds`
+//! `upstream`, `forward`, `lists`, `zones`, `exceptions` (with the catalogue's vendor ids), `query_log`, `export` (`[dnstap]`, `[syslog]`), `csp_reports`; `bounds`
 //! holds the upper bound of every duration and size.
 
 mod bounds;
+mod csp_reports;
 mod exceptions;
 mod export;
 mod forward;
@@ -111,6 +112,10 @@ pub(super) fn validate(
         .syslog
         .as_ref()
         .and_then(|s| export::syslog(&mut cx, s.get_ref(), base));
+    let csp_reports = raw
+        .csp_reports
+        .as_ref()
+        .and_then(|c| csp_reports::csp_reports(&mut cx, c.get_ref(), base));
 
     if !cx.errors.is_empty() {
         return Err(ConfigErrors(cx.errors));
@@ -136,6 +141,7 @@ pub(super) fn validate(
         },
         dnstap,
         syslog,
+        csp_reports,
     })
 }
 
