@@ -75,6 +75,10 @@ pub struct App {
     pub pipeline: Arc<Pipeline>,
     /// Bound listen addresses (ports resolved when 0 was asked for).
     pub addrs: Vec<SocketAddr>,
+    /// Bound DoT (`server.tls_listen`) and DoH (`server.https_listen`) addresses.
+    pub tls_addrs: Vec<SocketAddr>,
+    /// Bound DoH addresses.
+    pub https_addrs: Vec<SocketAddr>,
     running: Running,
     /// The one reload path, shared with SIGHUP, list refresh timers and the admin endpoint.
     pub reloader: Reloader,
@@ -267,6 +271,13 @@ impl App {
                 }
             })?;
         let addrs: Vec<SocketAddr> = bound.iter().map(|b| b.addr).collect();
+        let (tls, https) = (&config.server.tls_listen, &config.server.https_listen);
+        let encrypted =
+            server::EncryptedBound::bind(tls, https).map_err(|source| StartError::Bind {
+                addrs: tls.iter().chain(https).copied().collect(),
+                source,
+            })?;
+        let (tls_addrs, https_addrs) = encrypted.addrs();
         // The admin server answers from here on (/readyz: "starting" while lists load). It is
         // not worth refusing DNS for: a port in use (9153 is also CoreDNS's) is an error in the
         // log, and /readyz is then unreachable, which orchestrators notice.
@@ -389,7 +400,7 @@ impl App {
                 }
             });
         }
-        let running = server::serve(bound, Handler(pipeline.clone()), &listen);
+        let running = server::serve(bound, encrypted, Handler(pipeline.clone()), &listen);
         let reloader = Reloader(Arc::new(ReloaderInner {
             source: source.clone(),
             pipeline: pipeline.clone(),
@@ -422,6 +433,8 @@ impl App {
         Ok(App {
             pipeline,
             addrs,
+            tls_addrs,
+            https_addrs,
             running,
             reloader,
             admin_addr,

@@ -68,6 +68,16 @@ pub struct RawServer {
     pub proxy_protocol: Vec<Spanned<String>>,
     /// Forwarders (CIDRs) whose EDNS Client Subnet option names the client.
     pub client_subnet_from: Vec<Spanned<String>>,
+    /// DNS over TLS (RFC 7858) listen addresses; empty = none.
+    pub tls_listen: Vec<Spanned<String>>,
+    /// DNS over HTTPS (RFC 8484) listen addresses; empty = none.
+    pub https_listen: Vec<Spanned<String>>,
+    /// PEM certificate chain of the encrypted listeners.
+    pub tls_cert: Option<Spanned<String>>,
+    /// PEM private key of the encrypted listeners.
+    pub tls_key: Option<Spanned<String>>,
+    /// The name the certificate is for (announced by DDR).
+    pub tls_name: Option<Spanned<String>>,
 }
 
 /// `[upstream]`.
