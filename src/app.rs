@@ -172,10 +172,14 @@ impl Reloader {
         self.install(config).await
     }
 
-    async fn install(&self, config: Config) -> Result<(), ReloadError> {
+    async fn install(&self, mut config: Config) -> Result<(), ReloadError> {
         let pipeline = self.0.pipeline.clone();
         let supply = self.0.supply.clone();
         let old = pipeline.snapshot.load().config.server.clone();
+        // Encrypted listeners change only on restart: keep the bound ones (their certificate is
+        // the new config's).
+        config.server.tls_listen = old.tls_listen.clone();
+        config.server.https_listen = old.https_listen.clone();
         let snap = tokio::task::spawn_blocking(move || {
             let prev = pipeline.snapshot.load_full();
             Snapshot::build(config, Some(&prev), Some(&supply))
@@ -250,7 +254,7 @@ fn sync_supply_metrics(supply: &ListSupply, m: &Metrics, configured: &Config) {
 impl App {
     /// Builds the first snapshot, binds every listener and starts serving.
     pub async fn start(source: ConfigSource) -> Result<App, StartError> {
-        let config = source.load()?;
+        let mut config = source.load()?;
         let listen = ListenConfig {
             udp_sockets: if config.server.udp_sockets == 0 {
                 tokio::runtime::Handle::current().metrics().num_workers()
@@ -278,6 +282,9 @@ impl App {
                 source,
             })?;
         let (tls_addrs, https_addrs) = encrypted.addrs();
+        // The running config holds the bound encrypted ports (DDR announces them; port 0 in tests).
+        config.server.tls_listen = tls_addrs.clone();
+        config.server.https_listen = https_addrs.clone();
         // The admin server answers from here on (/readyz: "starting" while lists load). It is
         // not worth refusing DNS for: a port in use (9153 is also CoreDNS's) is an error in the
         // log, and /readyz is then unreachable, which orchestrators notice.

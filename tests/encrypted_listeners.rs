@@ -575,3 +575,64 @@ async fn hundred_concurrent_dot_connections_with_pipelined_queries_are_all_answe
         start.elapsed()
     );
 }
+
+/// The SVCB records of a DDR answer as (priority, target, alpn, port, dohpath).
+fn svcb(m: &Message) -> Vec<(u16, String, Vec<String>, u16, Option<String>)> {
+    use hickory_proto::rr::RData;
+    use hickory_proto::rr::rdata::svcb::SvcParamValue;
+    m.answers
+        .iter()
+        .map(|r| {
+            let RData::SVCB(s) = &r.data else {
+                panic!("not SVCB: {r:?}")
+            };
+            let (mut alpn, mut port, mut path) = (Vec::new(), 0, None);
+            for (k, v) in s.svc_params.iter() {
+                match v {
+                    SvcParamValue::Alpn(a) => alpn = a.0.clone(),
+                    SvcParamValue::Port(p) => port = *p,
+                    SvcParamValue::Unknown(u) if u16::from(*k) == 7 => {
+                        path = Some(String::from_utf8(u.0.clone()).unwrap())
+                    }
+                    other => panic!("unexpected SvcParam {k:?} {other:?}"),
+                }
+            }
+            (s.svc_priority, s.target_name.to_ascii(), alpn, port, path)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn ddr_announces_the_encrypted_endpoints() {
+    let pki = Pki::new("pixelguard test CA");
+    let (_auth, pg) = setup(&pki, "").await;
+    let (dot, doh) = (pg.app.tls_addrs[0].port(), pg.app.https_addrs[0].port());
+    let want = vec![
+        (1, format!("{TLS_NAME}."), vec!["dot".to_owned()], dot, None),
+        (
+            2,
+            format!("{TLS_NAME}."),
+            vec!["h2".to_owned()],
+            doh,
+            Some("/dns-query{?dns}".to_owned()),
+        ),
+    ];
+    for name in ["_dns.resolver.arpa.", "_dns.dns.pixelguard.test."] {
+        for tcp in [false, true] {
+            let opts = QueryOpts {
+                tcp,
+                ..QueryOpts::from_source(support::loopback(2))
+            };
+            let m = support::query(pg.addr, name, RecordType::SVCB, &opts)
+                .await
+                .unwrap();
+            assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{name}");
+            assert!(m.answers.iter().all(|r| r.name.to_ascii() == name));
+            assert_eq!(svcb(&m), want, "{name}");
+        }
+    }
+    // Over DoT too, and another type at the DDR name is NODATA (no forwarding).
+    let m = dot_query(pg.app.tls_addrs[0], 2, &pki.ca, "_dns.resolver.arpa.").await;
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert!(m.answers.is_empty());
+}
