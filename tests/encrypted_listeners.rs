@@ -576,8 +576,11 @@ async fn hundred_concurrent_dot_connections_with_pipelined_queries_are_all_answe
     );
 }
 
-/// The SVCB records of a DDR answer as (priority, target, alpn, port, dohpath).
-fn svcb(m: &Message) -> Vec<(u16, String, Vec<String>, u16, Option<String>)> {
+/// One SVCB record of a DDR answer: (priority, target, alpn, port, dohpath).
+type Endpoint = (u16, String, Vec<String>, u16, Option<String>);
+
+/// The SVCB records of a DDR answer.
+fn svcb(m: &Message) -> Vec<Endpoint> {
     use hickory_proto::rr::RData;
     use hickory_proto::rr::rdata::svcb::SvcParamValue;
     m.answers
