@@ -1,7 +1,7 @@
 //! Encrypted listeners (issue 22): a real pixelguard on loopback serving DNS over TLS and DNS over
 //! HTTPS (HTTP/2, GET and POST) with a certificate from a test CA made here (rcgen), asked by
 //! real TLS clients (rustls) from chosen 127/8 sources so the zone is picked by client address.
-//! Also: clients refuse a wrong name or an unknown CA; SIGHUP's reload path serves a rotated
+//! Also: clients refuse a wrong name, an unknown CA or an expired certificate; SIGHUP's reload path serves a rotated
 //! certificate to new connections while established ones go on, and keeps the old one when the
 //! new one is bad; config errors name file:line; 100 concurrent DoT connections with pipelined
 //! queries are all answered (bounded in count and time).
@@ -19,8 +19,8 @@ use base64::Engine;
 use bytes::Bytes;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{CertificateDer, ServerName};
+use support::pki::Pki;
 use support::{AuthServer, QueryOpts, answer_ips, ede, pg};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
@@ -28,41 +28,6 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 const TLS_NAME: &str = "dns.pixelguard.test";
-
-/// A test CA and a leaf certificate it issued for [`TLS_NAME`], as PEM files would hold them.
-struct Pki {
-    ca: CertificateDer<'static>,
-    chain_pem: String,
-    key_pem: String,
-}
-
-impl Pki {
-    fn new(ca_name: &str) -> Pki {
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.distinguished_name.push(DnType::CommonName, ca_name);
-        ca.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca_cert = ca.self_signed(&ca_key).unwrap();
-        let issuer = Issuer::new(ca, ca_key);
-        let leaf_key = KeyPair::generate().unwrap();
-        let mut leaf = CertificateParams::new(vec![TLS_NAME.to_owned()]).unwrap();
-        leaf.distinguished_name.push(DnType::CommonName, TLS_NAME);
-        let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
-        Pki {
-            ca: ca_cert.der().clone(),
-            chain_pem: format!("{}{}", leaf_cert.pem(), ca_cert.pem()),
-            key_pem: leaf_key.serialize_pem(),
-        }
-    }
-
-    fn files(&self) -> [(&'static str, &str); 2] {
-        [("cert.pem", &self.chain_pem), ("key.pem", &self.key_pem)]
-    }
-}
 
 /// Zone `nx` (127.0.0.2) answers blocked names NXDOMAIN, zone `null` (127.0.0.3) 0.0.0.0.
 fn config(upstream: SocketAddr, extra_server: &str) -> String {
@@ -276,7 +241,7 @@ fn b64(q: &[u8]) -> String {
 
 #[tokio::test]
 async fn dot_answers_and_blocks_per_zone_of_the_client_address() {
-    let pki = Pki::new("pixelguard test CA");
+    let pki = Pki::new("pixelguard test CA", TLS_NAME);
     let (_auth, pg) = setup(&pki, "").await;
     let dot = pg.app.tls_addrs[0];
     // A name not listed resolves (the upstream's answer), from any zone.
@@ -332,7 +297,7 @@ async fn dot_answers_and_blocks_per_zone_of_the_client_address() {
 
 #[tokio::test]
 async fn doh_answers_get_and_post_over_http2_per_zone() {
-    let pki = Pki::new("pixelguard test CA");
+    let pki = Pki::new("pixelguard test CA", TLS_NAME);
     let (_auth, pg) = setup(&pki, "").await;
     let doh_addr = pg.app.https_addrs[0];
     let mut nx = h2_client(doh_addr, 2, &pki.ca).await;
@@ -399,7 +364,7 @@ async fn doh_answers_get_and_post_over_http2_per_zone() {
 
 #[tokio::test]
 async fn clients_refuse_a_wrong_name_or_an_unknown_ca() {
-    let pki = Pki::new("pixelguard test CA");
+    let pki = Pki::new("pixelguard test CA", TLS_NAME);
     let (_auth, pg) = setup(&pki, "").await;
     for addr in [pg.app.tls_addrs[0], pg.app.https_addrs[0]] {
         let e = tls_connect(addr, 2, &pki.ca, "other.pixelguard.test", &[]).await;
@@ -407,12 +372,21 @@ async fn clients_refuse_a_wrong_name_or_an_unknown_ca() {
             panic!("a certificate for another name is refused")
         };
         assert!(e.to_string().contains("certificate"), "{e}");
-        let other = Pki::new("another CA");
+        let other = Pki::new("another CA", TLS_NAME);
         let e = tls_connect(addr, 2, &other.ca, TLS_NAME, &[]).await;
         let Err(e) = e else {
             panic!("a certificate from an unknown CA is refused")
         };
         assert!(e.to_string().contains("certificate"), "{e}");
+    }
+    // An expired certificate is served as configured, and refused by the client.
+    let expired = Pki::expired("pixelguard test CA", TLS_NAME);
+    let (_auth2, pg2) = setup(&expired, "").await;
+    for addr in [pg2.app.tls_addrs[0], pg2.app.https_addrs[0]] {
+        let Err(e) = tls_connect(addr, 2, &expired.ca, TLS_NAME, &[]).await else {
+            panic!("an expired certificate is refused")
+        };
+        assert!(e.to_string().contains("expired"), "{e}");
     }
     // And the listeners still serve a good client afterwards.
     let m = dot_query(pg.app.tls_addrs[0], 2, &pki.ca, "mail.example.test.").await;
@@ -421,14 +395,14 @@ async fn clients_refuse_a_wrong_name_or_an_unknown_ca() {
 
 #[tokio::test]
 async fn reload_rotates_the_certificate_for_new_connections_and_keeps_it_when_bad() {
-    let old = Pki::new("old CA");
+    let old = Pki::new("old CA", TLS_NAME);
     let (_auth, pg) = setup(&old, "").await;
     let dot = pg.app.tls_addrs[0];
     let mut established = tls_connect(dot, 2, &old.ca, TLS_NAME, &[b"dot"])
         .await
         .unwrap();
     // Rotate: new files, then the reload path SIGHUP takes.
-    let new = Pki::new("new CA");
+    let new = Pki::new("new CA", TLS_NAME);
     std::fs::write(pg.path("cert.pem"), &new.chain_pem).unwrap();
     std::fs::write(pg.path("key.pem"), &new.key_pem).unwrap();
     pg.app
@@ -454,7 +428,7 @@ async fn reload_rotates_the_certificate_for_new_connections_and_keeps_it_when_ba
     assert_eq!(a[&5].metadata.response_code, ResponseCode::NoError);
     // A bad certificate (a key that does not match it): the reload fails, saying why and where,
     // and the running certificate stays.
-    let third = Pki::new("third CA");
+    let third = Pki::new("third CA", TLS_NAME);
     std::fs::write(pg.path("cert.pem"), &third.chain_pem).unwrap();
     let e = pg
         .app
@@ -484,7 +458,7 @@ async fn reload_rotates_the_certificate_for_new_connections_and_keeps_it_when_ba
 
 #[tokio::test]
 async fn config_errors_name_the_line_and_what_was_expected() {
-    let pki = Pki::new("pixelguard test CA");
+    let pki = Pki::new("pixelguard test CA", TLS_NAME);
     let cases: [(&str, &str, u32); 4] = [
         (
             "tls_listen = [\"127.0.0.1:0\"]\ntls_name = \"dns.example.org\"\ntls_key = \"key.pem\"\n",
@@ -531,7 +505,7 @@ async fn config_errors_name_the_line_and_what_was_expected() {
 async fn hundred_concurrent_dot_connections_with_pipelined_queries_are_all_answered() {
     const CONNECTIONS: usize = 100;
     const PER_CONNECTION: u16 = 20;
-    let pki = Arc::new(Pki::new("pixelguard test CA"));
+    let pki = Arc::new(Pki::new("pixelguard test CA", TLS_NAME));
     let (_auth, pg) = setup(&pki, "tcp_max_connections_per_client = 200").await;
     let dot = pg.app.tls_addrs[0];
     // The listener is under test, not the upstream: the allowed name is cached first.
@@ -607,7 +581,7 @@ fn svcb(m: &Message) -> Vec<Endpoint> {
 
 #[tokio::test]
 async fn ddr_announces_the_encrypted_endpoints() {
-    let pki = Pki::new("pixelguard test CA");
+    let pki = Pki::new("pixelguard test CA", TLS_NAME);
     let (_auth, pg) = setup(&pki, "").await;
     let (dot, doh) = (pg.app.tls_addrs[0].port(), pg.app.https_addrs[0].port());
     let want = vec![
