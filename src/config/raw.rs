@@ -108,6 +108,10 @@ pub struct RawUpstream {
     pub strategy: Option<Spanned<String>>,
     /// Upstream queries in flight at once; past it a query is served stale or SERVFAIL at once.
     pub max_inflight: Option<Spanned<usize>>,
+    /// Recursive mode: "validate" (DNSSEC, the default) or "off".
+    pub dnssec: Option<Spanned<String>>,
+    /// Recursive mode: a file of DNSKEY records replacing the built-in IANA root trust anchor.
+    pub trust_anchor: Option<Spanned<String>>,
 }
 
 impl Default for RawUpstream {
@@ -123,6 +127,8 @@ impl Default for RawUpstream {
             recursion_ports: Vec::new(),
             strategy: None,
             max_inflight: None,
+            dnssec: None,
+            trust_anchor: None,
         }
     }
 }
