@@ -613,3 +613,154 @@ async fn ddr_announces_the_encrypted_endpoints() {
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
     assert!(m.answers.is_empty());
 }
+
+/// CPU seconds (user + system) a process has used so far, from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which is in parentheses): utime and stime are 14 and 15.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+/// A free port on 127.0.0.1 (UDP and TCP).
+fn free_port() -> u16 {
+    let (udp, _tcp) = support::bind_udp_tcp(support::loopback(1));
+    udp.local_addr().unwrap().port()
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Transport {
+    Udp,
+    Dot,
+    Doh,
+}
+
+/// `workers` clients each asking one cached name in turn over `t` for `secs`: answers counted.
+async fn load(
+    t: Transport,
+    addrs: [SocketAddr; 3],
+    ca: &CertificateDer<'static>,
+    workers: usize,
+    secs: u64,
+) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..workers {
+        let ca = ca.clone();
+        tasks.spawn(async move {
+            let q = query_bytes("mail.example.test.", RecordType::A, 0);
+            let mut n = 0usize;
+            match t {
+                Transport::Udp => {
+                    let s = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+                    s.connect(addrs[0]).await.unwrap();
+                    let mut buf = vec![0u8; 4096];
+                    while Instant::now() < deadline {
+                        s.send(&q).await.unwrap();
+                        if let Ok(Ok(_)) =
+                            tokio::time::timeout(Duration::from_secs(1), s.recv(&mut buf)).await
+                        {
+                            n += 1;
+                        }
+                    }
+                }
+                Transport::Dot => {
+                    let mut s = tls_connect(addrs[1], 2, &ca, TLS_NAME, &[b"dot"])
+                        .await
+                        .unwrap();
+                    let mut i = 0u16;
+                    while Instant::now() < deadline {
+                        i = i.wrapping_add(1);
+                        let q = query_bytes("mail.example.test.", RecordType::A, i);
+                        n += dot_pipelined(&mut s, &[q], Duration::from_secs(5))
+                            .await
+                            .len();
+                    }
+                }
+                Transport::Doh => {
+                    let mut c = h2_client(addrs[2], 2, &ca).await;
+                    while Instant::now() < deadline {
+                        let (status, ..) = doh(
+                            &mut c,
+                            Some(("application/dns-message", q.clone())),
+                            "/dns-query",
+                        )
+                        .await;
+                        n += usize::from(status == 200);
+                    }
+                }
+            }
+            let _ = w;
+            n
+        });
+    }
+    let mut total = 0;
+    while let Some(r) = tasks.join_next().await {
+        total += r.unwrap();
+    }
+    total
+}
+
+/// Queries per CPU-second of the pixelguard process (the binary, not this test) over port 53
+/// (UDP), DoT and DoH, one cached name, in one run. Prints the figures; asserts only that
+/// every transport answered. Run by hand:
+/// `cargo test --release --test encrypted_listeners qps -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "throughput measurement, run by hand"]
+async fn qps_per_cpu_second_plain_dot_doh() {
+    const WORKERS: usize = 8;
+    const SECS: u64 = 3;
+    let pki = Pki::new("pixelguard test CA", TLS_NAME);
+    let auth = AuthServer::start_test_zone();
+    let ports = [free_port(), free_port(), free_port()];
+    let text = format!(
+        "[server]\nlisten = [\"127.0.0.1:{}\"]\ntls_listen = [\"127.0.0.1:{}\"]\nhttps_listen = [\"127.0.0.1:{}\"]\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\ntls_name = \"{TLS_NAME}\"\nworkers = 2\n\n[upstream]\nservers = [\"{}\"]\n\n[log]\nlevel = \"warn\"\n\n[zones.lo]\nnetworks = [\"127.0.0.0/8\"]\n",
+        ports[0],
+        ports[1],
+        ports[2],
+        auth.addr()
+    );
+    let [c, k] = pki.files();
+    let dir = pg::folder(&text, &[c, k]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pixelguard"))
+        .args(["run", "--config"])
+        .arg(dir.path().join("pixelguard.toml"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let addrs = ports.map(|p| SocketAddr::new(support::loopback(1), p));
+    support::poll_until(
+        Duration::from_secs(20),
+        "pixelguard answers",
+        || async move {
+            let o = QueryOpts {
+                timeout: Duration::from_millis(300),
+                ..Default::default()
+            };
+            support::query(addrs[0], "mail.example.test.", RecordType::A, &o)
+                .await
+                .is_ok()
+        },
+    )
+    .await;
+    let mut lines = Vec::new();
+    for t in [Transport::Udp, Transport::Dot, Transport::Doh] {
+        let before = cpu_seconds(child.id());
+        let answered = load(t, addrs, &pki.ca, WORKERS, SECS).await;
+        let cpu = cpu_seconds(child.id()) - before;
+        assert!(answered > 0, "{t:?} answered nothing");
+        lines.push(format!(
+            "{t:?}: {answered} answers in {SECS} s ({:.0} q/s), pixelguard CPU {cpu:.2} s: {:.0} queries per CPU-second",
+            answered as f64 / SECS as f64,
+            answered as f64 / cpu.max(0.01)
+        ));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    for l in lines {
+        eprintln!("{l}");
+    }
+}
