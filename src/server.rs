@@ -27,6 +27,7 @@
 mod bind;
 mod contain;
 mod doh;
+mod limits;
 mod proxy;
 mod tls;
 
@@ -42,6 +43,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use crate::pipeline::{FastPath, Handler};
 pub use bind::{Bound, bind_all};
 use contain::{Containment, Where, servfail};
+use limits::TcpLimits;
 use proxy::Proxies;
 pub use tls::EncryptedBound;
 
@@ -294,59 +296,6 @@ impl Running {
         }
         for t in self.tcp_tasks {
             let _ = tokio::time::timeout(grace, t).await;
-        }
-    }
-}
-
-/// TCP connection limits shared by the accept loops.
-#[derive(Clone)]
-struct TcpLimits {
-    total: Arc<Semaphore>,
-    per_client: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
-    per_client_max: usize,
-    idle: Duration,
-    contain: Containment,
-    proxies: Proxies,
-}
-
-impl TcpLimits {
-    /// A connection slot of client `ip`, or `None` when it holds its cap already.
-    fn slot(&self, ip: std::net::IpAddr) -> Option<ClientSlot> {
-        let mut m = match self.per_client.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
-        let n = m.entry(ip).or_insert(0);
-        if *n >= self.per_client_max {
-            tracing::debug!(
-                client_limit = self.per_client_max,
-                "tcp connection over the per-client cap closed"
-            );
-            return None;
-        }
-        *n += 1;
-        Some(ClientSlot {
-            map: self.per_client.clone(),
-            ip,
-        })
-    }
-}
-
-/// Releases a client's connection slot when its connection ends.
-struct ClientSlot {
-    map: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
-    ip: std::net::IpAddr,
-}
-
-impl Drop for ClientSlot {
-    fn drop(&mut self) {
-        if let Ok(mut m) = self.map.lock()
-            && let Some(n) = m.get_mut(&self.ip)
-        {
-            *n -= 1;
-            if *n == 0 {
-                m.remove(&self.ip);
-            }
         }
     }
 }
