@@ -78,6 +78,10 @@ pub struct App {
     pub pipeline: Arc<Pipeline>,
     /// Bound listen addresses (ports resolved when 0 was asked for).
     pub addrs: Vec<SocketAddr>,
+    /// Bound DoT (`server.tls_listen`) and DoH (`server.https_listen`) addresses.
+    pub tls_addrs: Vec<SocketAddr>,
+    /// Bound DoH addresses.
+    pub https_addrs: Vec<SocketAddr>,
     running: Running,
     /// The one reload path, shared with SIGHUP, list refresh timers and the admin endpoint.
     pub reloader: Reloader,
@@ -187,10 +191,14 @@ impl Reloader {
         self.install(config).await
     }
 
-    async fn install(&self, config: Config) -> Result<(), ReloadError> {
+    async fn install(&self, mut config: Config) -> Result<(), ReloadError> {
         let pipeline = self.0.pipeline.clone();
         let supply = self.0.supply.clone();
         let old = pipeline.snapshot.load().config.server.clone();
+        // Encrypted listeners change only on restart: keep the bound ones (their certificate is
+        // the new config's).
+        config.server.tls_listen = old.tls_listen.clone();
+        config.server.https_listen = old.https_listen.clone();
         let snap = tokio::task::spawn_blocking(move || {
             let prev = pipeline.snapshot.load_full();
             Snapshot::build(config, Some(&prev), Some(&supply))
@@ -265,7 +273,7 @@ fn sync_supply_metrics(supply: &ListSupply, m: &Metrics, configured: &Config) {
 impl App {
     /// Builds the first snapshot, binds every listener and starts serving.
     pub async fn start(source: ConfigSource) -> Result<App, StartError> {
-        let config = source.load()?;
+        let mut config = source.load()?;
         let listen = ListenConfig {
             udp_sockets: if config.server.udp_sockets == 0 {
                 tokio::runtime::Handle::current().metrics().num_workers()
@@ -286,6 +294,16 @@ impl App {
                 }
             })?;
         let addrs: Vec<SocketAddr> = bound.iter().map(|b| b.addr).collect();
+        let (tls, https) = (&config.server.tls_listen, &config.server.https_listen);
+        let encrypted =
+            server::EncryptedBound::bind(tls, https).map_err(|source| StartError::Bind {
+                addrs: tls.iter().chain(https).copied().collect(),
+                source,
+            })?;
+        let (tls_addrs, https_addrs) = encrypted.addrs();
+        // The running config holds the bound encrypted ports (DDR announces them; port 0 in tests).
+        config.server.tls_listen = tls_addrs.clone();
+        config.server.https_listen = https_addrs.clone();
         // The admin server answers from here on (/readyz: "starting" while lists load). It is
         // not worth refusing DNS for: a port in use (9153 is also CoreDNS's) is an error in the
         // log, and /readyz is then unreachable, which orchestrators notice.
@@ -424,7 +442,7 @@ impl App {
             None => None,
         };
         let csp_reports_addr = csp_reports.as_ref().map(|r| r.addr);
-        let running = server::serve(bound, Handler(pipeline.clone()), &listen);
+        let running = server::serve(bound, encrypted, Handler(pipeline.clone()), &listen);
         let reloader = Reloader(Arc::new(ReloaderInner {
             source: source.clone(),
             pipeline: pipeline.clone(),
@@ -457,6 +475,8 @@ impl App {
         Ok(App {
             pipeline,
             addrs,
+            tls_addrs,
+            https_addrs,
             running,
             reloader,
             admin_addr,

@@ -386,7 +386,8 @@ pub enum Canary {
     FirefoxDoh,
     /// `mask.icloud.com`, `mask-h2.icloud.com`: NXDOMAIN makes iCloud Private Relay fall back.
     PrivateRelay,
-    /// `_dns.resolver.arpa`: NODATA, so no Designated Resolver (DDR) upgrade.
+    /// `_dns.resolver.arpa`: NODATA, so no Designated Resolver (DDR) upgrade (with encrypted
+    /// listeners: pixelguard's own endpoints, `respond::ddr_endpoints`).
     Ddr,
 }
 

@@ -15,27 +15,37 @@
 //! A trusted proxy carries many clients, so it is not held to the per-client TCP cap at accept
 //! (the global cap still applies); the cap applies to the client its header names.
 //!
+//! DoT and DoH (`tls`, `doh`): the same accept loop, caps (shared with TCP), per-client limit,
+//! idle timeout and PROXY v2 header (before the TLS handshake), then a TLS handshake; a DoT
+//! connection then runs the TCP connection loop over the TLS stream, a DoH connection an HTTP
+//! server whose requests go through the same pipeline.
+//!
 //! A panic while one query is answered loses that query only (`contain`): the receive thread,
 //! the connection and the process go on, the client gets SERVFAIL, and
 //! `pixelguard_internal_errors_total` counts it.
 
 mod bind;
 mod contain;
+mod doh;
+mod limits;
 mod proxy;
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::pipeline::{FastPath, Handler};
 pub use bind::{Bound, bind_all};
 use contain::{Containment, Where, servfail};
+use limits::TcpLimits;
 use proxy::Proxies;
+pub use tls::EncryptedBound;
 
 /// Listener settings.
 #[derive(Debug, Clone)]
@@ -64,8 +74,24 @@ pub struct Running {
     udp_threads: Vec<std::thread::JoinHandle<()>>,
 }
 
+/// What runs on an accepted stream connection.
+#[derive(Clone)]
+enum Kind {
+    /// DNS over TCP (RFC 7766).
+    Plain,
+    /// DNS over TLS: the TCP loop inside TLS.
+    Dot(tokio_rustls::TlsAcceptor),
+    /// DNS over HTTPS.
+    Doh(tokio_rustls::TlsAcceptor),
+}
+
 /// Starts serving on bound sockets.
-pub fn serve(bound: Vec<Bound>, handler: Handler, cfg: &ListenConfig) -> Running {
+pub fn serve(
+    bound: Vec<Bound>,
+    encrypted: EncryptedBound,
+    handler: Handler,
+    cfg: &ListenConfig,
+) -> Running {
     let mut udp_tasks = Vec::new();
     let (stop_tcp, stop_rx) = watch::channel(false);
     let limit = Arc::new(Semaphore::new(cfg.tcp_max_connections.max(1)));
@@ -77,6 +103,14 @@ pub fn serve(bound: Vec<Bound>, handler: Handler, cfg: &ListenConfig) -> Running
     let rt = tokio::runtime::Handle::current();
     let contain = Containment::new(handler.0.recorder.metrics());
     let proxies = Proxies::new(&cfg.proxy_protocol, handler.0.recorder.metrics());
+    let limits = TcpLimits {
+        total: limit,
+        per_client,
+        per_client_max: cfg.tcp_max_connections_per_client.max(1),
+        idle: cfg.tcp_idle_timeout,
+        contain: contain.clone(),
+        proxies: proxies.clone(),
+    };
     for b in bound {
         for s in b.udp {
             if !cfg.udp_fast_path {
@@ -95,18 +129,21 @@ pub fn serve(bound: Vec<Bound>, handler: Handler, cfg: &ListenConfig) -> Running
             }
         }
         tcp_tasks.push(tokio::spawn(tcp_accept(
-            b.tcp,
+            (b.tcp, Kind::Plain),
             handler.clone(),
-            TcpLimits {
-                total: limit.clone(),
-                per_client: per_client.clone(),
-                per_client_max: cfg.tcp_max_connections_per_client.max(1),
-                idle: cfg.tcp_idle_timeout,
-                contain: contain.clone(),
-                proxies: proxies.clone(),
-            },
+            limits.clone(),
             stop_rx.clone(),
         )));
+    }
+    let dot = tls::acceptor(&handler.0, &[tls::ALPN_DOT]).map(Kind::Dot);
+    let doh = tls::acceptor(&handler.0, &tls::ALPN_DOH).map(Kind::Doh);
+    let listeners = (encrypted.tls.into_iter().map(|l| (l, dot.clone())))
+        .chain(encrypted.https.into_iter().map(|l| (l, doh.clone())));
+    for (l, kind) in listeners {
+        if let Some(kind) = kind {
+            let (h, lim) = (handler.clone(), limits.clone());
+            tcp_tasks.push(tokio::spawn(tcp_accept((l, kind), h, lim, stop_rx.clone())));
+        }
     }
     Running {
         udp_tasks,
@@ -263,61 +300,8 @@ impl Running {
     }
 }
 
-/// TCP connection limits shared by the accept loops.
-#[derive(Clone)]
-struct TcpLimits {
-    total: Arc<Semaphore>,
-    per_client: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
-    per_client_max: usize,
-    idle: Duration,
-    contain: Containment,
-    proxies: Proxies,
-}
-
-impl TcpLimits {
-    /// A connection slot of client `ip`, or `None` when it holds its cap already.
-    fn slot(&self, ip: std::net::IpAddr) -> Option<ClientSlot> {
-        let mut m = match self.per_client.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
-        let n = m.entry(ip).or_insert(0);
-        if *n >= self.per_client_max {
-            tracing::debug!(
-                client_limit = self.per_client_max,
-                "tcp connection over the per-client cap closed"
-            );
-            return None;
-        }
-        *n += 1;
-        Some(ClientSlot {
-            map: self.per_client.clone(),
-            ip,
-        })
-    }
-}
-
-/// Releases a client's connection slot when its connection ends.
-struct ClientSlot {
-    map: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
-    ip: std::net::IpAddr,
-}
-
-impl Drop for ClientSlot {
-    fn drop(&mut self) {
-        if let Ok(mut m) = self.map.lock()
-            && let Some(n) = m.get_mut(&self.ip)
-        {
-            *n -= 1;
-            if *n == 0 {
-                m.remove(&self.ip);
-            }
-        }
-    }
-}
-
 async fn tcp_accept(
-    listener: TcpListener,
+    (listener, kind): (TcpListener, Kind),
     handler: Handler,
     limits: TcpLimits,
     mut stop: watch::Receiver<bool>,
@@ -355,6 +339,7 @@ async fn tcp_accept(
         let handler = handler.clone();
         let stop = stop.clone();
         let lim = limits.clone();
+        let kind = kind.clone();
         conns.spawn(async move {
             let mut stream = stream;
             let (client, slot) = if proxied {
@@ -369,7 +354,25 @@ async fn tcp_accept(
                 (src, slot)
             };
             let ctx = (handler, lim.contain.clone(), lim.proxies.clone());
-            tcp_connection(stream, (client, !proxied), ctx, lim.idle, stop).await;
+            match kind {
+                Kind::Plain => {
+                    let _ = stream.set_nodelay(true);
+                    let io = stream.into_split();
+                    tcp_connection(io, (client, !proxied), ctx, lim.idle, stop).await;
+                }
+                Kind::Dot(acceptor) => {
+                    if let Some(s) = tls::handshake(&acceptor, stream, lim.idle).await {
+                        let io = tokio::io::split(s);
+                        tcp_connection(io, (client, false), ctx, lim.idle, stop).await;
+                    }
+                }
+                Kind::Doh(acceptor) => {
+                    if let Some(s) = tls::handshake(&acceptor, stream, lim.idle).await {
+                        let (h, c) = (ctx.0, ctx.1);
+                        doh::connection(s, client, (h, c), lim.idle, stop).await;
+                    }
+                }
+            }
             drop(slot);
             drop(permit);
         });
@@ -379,17 +382,18 @@ async fn tcp_accept(
     while conns.join_next().await.is_some() {}
 }
 
-/// Serves one connection; `src` is the client, and `sniff` drops a PROXY header from an
+/// Serves one connection (plain TCP, or DoT inside TLS); `src` is the client, and `sniff` drops a PROXY header from an
 /// untrusted peer where the first message would start.
-async fn tcp_connection(
-    stream: tokio::net::TcpStream,
+async fn tcp_connection<R, W>(
+    (mut rd, mut wr): (R, W),
     (src, mut sniff): (SocketAddr, bool),
     (handler, contain, proxies): (Handler, Containment, Proxies),
     idle: Duration,
     mut stop: watch::Receiver<bool>,
-) {
-    let _ = stream.set_nodelay(true);
-    let (mut rd, mut wr) = stream.into_split();
+) where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(64);
     let writer = tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {

@@ -871,7 +871,7 @@ async fn qps_plain_dot_recursive() {
         (
             "recursive",
             format!(
-                "{head}[upstream]\nmode = \"recursive\"\nroot_hints = \"root.hints\"\nrecursion_ports = [\"{}\", \"{}\"]\n\n{zone}",
+                "{head}[upstream]\nmode = \"recursive\"\nroot_hints = \"root.hints\"\ndnssec = \"off\"\nrecursion_ports = [\"{}\", \"{}\"]\n\n{zone}",
                 root.addr(),
                 leaf.addr()
             ),

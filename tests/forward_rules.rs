@@ -359,7 +359,7 @@ async fn rules_apply_in_recursive_mode() {
     // A "root" on 127.0.0.10 that records what the recursor asks it.
     let root = AuthServer::start_on(support::loopback(10), "example.test.", support::TEST_ZONE);
     let cfg = format!(
-        "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[upstream]\nmode = \"recursive\"\nroot_hints = \"root.hints\"\nrecursion_ports = [\"{}\"]\ntimeout = \"300ms\"\ndeadline = \"1s\"\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n{}[zones.lo]\nnetworks = [\"127.0.0.0/8\"]\n",
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[upstream]\nmode = \"recursive\"\nroot_hints = \"root.hints\"\ndnssec = \"off\"\nrecursion_ports = [\"{}\"]\ntimeout = \"300ms\"\ndeadline = \"1s\"\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n{}[zones.lo]\nnetworks = [\"127.0.0.0/8\"]\n",
         root.addr(),
         net.rules()
     );

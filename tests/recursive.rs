@@ -4,6 +4,8 @@
 //! random ports; `[upstream] recursion_ports` tells pixelguard's recursor which (port 53 is
 //! implied for name servers otherwise). The test servers give referrals without glue, so the
 //! name servers have out-of-bailiwick names (`*.servers.`) that the root answers itself.
+//! The hierarchy is unsigned, so these configs set `dnssec = "off"` (with the built-in IANA
+//! anchor an unsigned root is bogus); validation is tested in tests/dnssec_nsd.rs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -96,7 +98,7 @@ impl Hierarchy {
             .map(|s| format!("\"{}\"", s.addr()))
             .collect();
         format!(
-            "[upstream]\nmode = \"recursive\"\nroot_hints = \"root.hints\"\nrecursion_ports = [{}]\ntimeout = \"1s\"\ndeadline = \"4s\"\n{extra}\n",
+            "[upstream]\nmode = \"recursive\"\nroot_hints = \"root.hints\"\ndnssec = \"off\"\nrecursion_ports = [{}]\ntimeout = \"1s\"\ndeadline = \"4s\"\n{extra}\n",
             ports.join(", ")
         )
     }
@@ -310,7 +312,7 @@ async fn relaxed_qname_minimization_and_unreachable_root() {
     // A root that does not answer: SERVFAIL within the deadline, not a hang.
     let dead = support::ScriptedUpstream::start_on(loopback(15), support::scripted::silence());
     let cfg = format!(
-        "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[upstream]\nmode = \"recursive\"\nroot_hints = \"root.hints\"\nrecursion_ports = [\"{}\"]\ntimeout = \"300ms\"\ndeadline = \"1s\"\n\n{LISTS}",
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[upstream]\nmode = \"recursive\"\nroot_hints = \"root.hints\"\ndnssec = \"off\"\nrecursion_ports = [\"{}\"]\ntimeout = \"300ms\"\ndeadline = \"1s\"\n\n{LISTS}",
         dead.addr()
     );
     let p = pg::start(
@@ -359,6 +361,17 @@ fn config_keys_are_checked() {
     assert_eq!(c.upstream.roots.len(), 26, "built-in IANA hints, v4 and v6");
     assert!(c.upstream.qname_minimization);
     assert!(c.upstream.servers.is_empty());
+    assert!(c.upstream.dnssec, "DNSSEC validation is on by default");
+    assert!(!load("dnssec = \"off\"\n").unwrap().upstream.dnssec);
+    let e = load("dnssec = \"maybe\"\n").unwrap_err().to_string();
+    assert!(
+        e.contains("t.toml:4:10: upstream.dnssec: unknown value"),
+        "{e}"
+    );
+    let e = load("trust_anchor = \"junk.hints\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("t.toml:4:16: upstream.trust_anchor:"), "{e}");
     let c = load("mode = \"recursive\"\nroot_hints = \"root.hints\"\n").unwrap();
     assert_eq!(c.upstream.roots, vec![ip("127.0.0.10")]);
     let e = load("mode = \"recursive\"\nroot_hints = \"junk.hints\"\n")

@@ -42,7 +42,7 @@ pub use export::{
 pub use lists::{DownloadProxy, FetchOpts, ListConfig, ListFormat, ListSource};
 pub use local::LocalConfig;
 pub use query_log::{ClientMode, QueryLogConfig, RecordMode};
-pub use server::{AdminConfig, CacheConfig, Secret, ServerConfig};
+pub use server::{AdminConfig, CacheConfig, Secret, ServerConfig, TlsIdentity};
 pub use source::{ConfigSource, Overrides};
 pub use upstream::{
     BUILTIN_ROOT_HINTS, DEFAULT_GROUP, DOH_PATH, DOH_PORT, DOT_PORT, ForwardRule,

@@ -74,6 +74,16 @@ pub struct RawServer {
     pub proxy_protocol: Vec<Spanned<String>>,
     /// Forwarders (CIDRs) whose EDNS Client Subnet option names the client.
     pub client_subnet_from: Vec<Spanned<String>>,
+    /// DNS over TLS (RFC 7858) listen addresses; empty = none.
+    pub tls_listen: Vec<Spanned<String>>,
+    /// DNS over HTTPS (RFC 8484) listen addresses; empty = none.
+    pub https_listen: Vec<Spanned<String>>,
+    /// PEM certificate chain of the encrypted listeners.
+    pub tls_cert: Option<Spanned<String>>,
+    /// PEM private key of the encrypted listeners.
+    pub tls_key: Option<Spanned<String>>,
+    /// The name the certificate is for (announced by DDR).
+    pub tls_name: Option<Spanned<String>>,
 }
 
 /// `[upstream]`.
@@ -104,6 +114,10 @@ pub struct RawUpstream {
     pub strategy: Option<Spanned<String>>,
     /// Upstream queries in flight at once; past it a query is served stale or SERVFAIL at once.
     pub max_inflight: Option<Spanned<usize>>,
+    /// Recursive mode: "validate" (DNSSEC, the default) or "off".
+    pub dnssec: Option<Spanned<String>>,
+    /// Recursive mode: a file of DNSKEY records replacing the built-in IANA root trust anchor.
+    pub trust_anchor: Option<Spanned<String>>,
 }
 
 impl Default for RawUpstream {
@@ -119,6 +133,8 @@ impl Default for RawUpstream {
             recursion_ports: Vec::new(),
             strategy: None,
             max_inflight: None,
+            dnssec: None,
+            trust_anchor: None,
         }
     }
 }

@@ -1,11 +1,14 @@
 //! The typed `[server]`, `[cache]` and `[admin]` sections: listeners, the answer cache and the
-//! admin HTTP server, plus [`Secret`] for the admin token (and the query-log key).
+//! admin HTTP server, the encrypted listeners' [`TlsIdentity`], plus [`Secret`] for the admin token (and the query-log key).
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
+use rustls::sign::CertifiedKey;
 
 /// `[server]`.
 #[derive(Debug, Clone)]
@@ -30,6 +33,37 @@ pub struct ServerConfig {
     /// Forwarders whose EDNS Client Subnet option (RFC 7871) names the client's network: from
     /// them, the option's address is the client. Empty: ECS never picks the client.
     pub client_subnet_from: Vec<IpNet>,
+    /// DNS over TLS (RFC 7858) listen addresses; empty = none.
+    pub tls_listen: Vec<SocketAddr>,
+    /// DNS over HTTPS (RFC 8484, `/dns-query`) listen addresses; empty = none.
+    pub https_listen: Vec<SocketAddr>,
+    /// The encrypted listeners' certificate, key and name; `Some` exactly when one is configured.
+    pub tls: Option<TlsIdentity>,
+}
+
+/// The identity the DoT / DoH listeners present: read and checked (PEM, key matching the
+/// certificate) when the config is loaded, so a reload with a bad certificate fails as a whole
+/// and the running one stays.
+#[derive(Clone)]
+pub struct TlsIdentity {
+    /// The name the certificate is for: the target of the DDR (SVCB) answers.
+    pub name: String,
+    /// The PEM certificate chain file (leaf first).
+    pub cert: PathBuf,
+    /// The PEM private key file.
+    pub key: PathBuf,
+    /// The parsed chain and signing key, served to new connections.
+    pub certified: Arc<CertifiedKey>,
+}
+
+impl fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsIdentity")
+            .field("name", &self.name)
+            .field("cert", &self.cert)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `[cache]`.

@@ -39,6 +39,10 @@ pub struct UpstreamConfig {
     pub strategy: Strategy,
     /// Upstream queries in flight at once (process-wide; set at start).
     pub max_inflight: usize,
+    /// Recursive mode: validate DNSSEC (`dnssec = "validate"`, the default).
+    pub dnssec: bool,
+    /// Recursive mode: DNSKEY trust anchors replacing the built-in IANA root anchor.
+    pub trust_anchor: Option<PathBuf>,
 }
 
 /// How cache misses are resolved.
@@ -67,6 +71,8 @@ impl Default for UpstreamConfig {
             recursion_ports: Vec::new(),
             strategy: Strategy::Ordered,
             max_inflight: super::DEFAULT_MAX_INFLIGHT,
+            dnssec: true,
+            trust_anchor: None,
         }
     }
 }

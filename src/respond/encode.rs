@@ -186,6 +186,16 @@ pub fn encode(out: &mut Vec<u8>, q: &Query<'_>, answer: &Answer<'_>, limit: usiz
             let ede = std::iter::once((Some(EDE_FILTERED), CANARY_TEXT.as_bytes()));
             opt(out, q, rcode, ede);
         }
+        Answer::Svcb(rdatas) => {
+            let n = rdatas.len().min(usize::from(u16::MAX)) as u16;
+            head(out, q, ResponseCode::NoError, false, [n, 0, 0]);
+            for rd in rdatas.iter() {
+                record(out, owner_at(q, None), 64, super::DDR_TTL, |out| {
+                    out.extend_from_slice(rd)
+                });
+            }
+            opt(out, q, ResponseCode::NoError, no_ede());
+        }
         Answer::Any => {
             head(out, q, ResponseCode::NoError, false, [1, 0, 0]);
             record(out, owner_at(q, None), 13, ANY_TTL, |out| {

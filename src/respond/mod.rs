@@ -1,5 +1,5 @@
 //! Answers, as data and as bytes: the [`Answer`] a stage decides on (a blocked name, a local
-//! canary answer, a locally served zone's answer, RFC 8482 for ANY, an upstream answer fresh or cached or stale, a bare code), and
+//! canary answer, pixelguard's own DDR endpoints (SVCB), a locally served zone's answer, RFC 8482 for ANY, an upstream answer fresh or cached or stale, a bare code), and
 //! [`encode`], the one encoder that turns it into the bytes a client gets, on every path (UDP
 //! fast and full, TCP). The same answer therefore leaves as the same bytes whichever path served
 //! it, names compressed against the question.
@@ -11,12 +11,16 @@
 //! (passed through) and our EDE (RFC 8914: 15 Blocked, 17 Filtered, 3 Stale), and the request's
 //! EDNS Client Subnet echoed with scope 0 (RFC 7871); never an A record for a non-A query.
 
+mod ddr;
 mod encode;
 
 use std::sync::Arc;
 
 use hickory_proto::op::ResponseCode;
 
+pub use ddr::{
+    DDR_TTL, DOH_PATH_TEMPLATE, endpoints as ddr_endpoints, is_own_name as is_own_ddr_name,
+};
 pub use encode::{encode, formerr_for};
 
 use crate::cache::CachedAnswer;
@@ -58,6 +62,9 @@ pub enum Answer<'a> {
         /// NXDOMAIN, else NODATA.
         nxdomain: bool,
     },
+    /// DDR (RFC 9462): SVCB records (their rdata) announcing pixelguard's encrypted listeners,
+    /// owned by the question's name.
+    Svcb(Arc<[Vec<u8>]>),
     /// ANY (RFC 8482): one HINFO "RFC8482" record.
     Any,
     /// A locally served zone (RFC 6303 reverse zones, special-use names): AA=1, its records or
@@ -182,7 +189,7 @@ impl Answer<'_> {
                 _ => ResponseCode::NoError,
             },
             Self::Canary { nxdomain: true } => ResponseCode::NXDomain,
-            Self::Canary { nxdomain: false } | Self::Any => ResponseCode::NoError,
+            Self::Canary { nxdomain: false } | Self::Any | Self::Svcb(_) => ResponseCode::NoError,
             Self::Local(l) => l.rcode,
             Self::Upstream { entry, .. } | Self::Stale(entry) => entry.wire.rcode,
         }

@@ -9,8 +9,13 @@
 //! * anything else (no server answered, loops, limits, the deadline) is a failure: the client
 //!   gets SERVFAIL.
 //!
-//! The recursor is security-unaware (no DNSSEC validation, AD never set) and keeps its own
-//! name-server and response caches; ours sits in front. QNAME minimisation: hickory's recursor
+//! DNSSEC (`[upstream] dnssec = "validate"`, the default): hickory's validating recursor with
+//! the IANA root trust anchor built in (`trust_anchor` replaces it with a file of DNSKEY
+//! records). A validated (secure) answer or negative proof gets AD, which the respond rules pass
+//! on to clients that set DO or AD; an insecure one (an unsigned delegation) resolves without
+//! AD; a bogus one becomes SERVFAIL with EDE 6 (DNSSEC Bogus) and the reason, unless the client
+//! set CD (then the data without AD). `dnssec = "off"`: security-unaware, AD never set. The
+//! recursor keeps its own name-server and response caches; ours sits in front. QNAME minimisation: hickory's recursor
 //! always looks for zone cuts label by label (an NS query per label, RFC 9156); `[upstream]
 //! qname_minimization = true` (the default) makes an NXDOMAIN on a parent end the resolution
 //! (RFC 8020, "strict"), `false` carries on below it ("relaxed", for broken servers).
@@ -27,13 +32,17 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::dnssec::{Proof, TrustAnchors};
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::rr::{DNSClass, Record};
 use hickory_resolver::config::ConnectionConfig;
-use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::xfer::DnsExchange;
-use hickory_resolver::recursor::{QNameMinimization, Recursor, RecursorError, RecursorOptions};
+use hickory_resolver::net::{DnsError, NetError};
+use hickory_resolver::recursor::{
+    DnssecConfig, DnssecPolicy, QNameMinimization, Recursor, RecursorError, RecursorOptions,
+};
 use hickory_resolver::{ConnectionProvider, PoolContext};
 use ipnet::IpNet;
 
@@ -46,7 +55,13 @@ pub(super) struct Recursive {
     roots: Vec<IpAddr>,
     qname_minimization: bool,
     ports: Vec<SocketAddr>,
+    dnssec: (bool, Option<std::path::PathBuf>),
 }
+
+/// EDE info code "DNSSEC Bogus" (RFC 8914).
+const EDE_DNSSEC_BOGUS: u16 = 6;
+/// EDE option code.
+const EDE_OPTION: u16 = 15;
 
 /// The start-up line of recursive mode.
 pub(super) fn describe(cfg: &UpstreamConfig) -> String {
@@ -63,6 +78,11 @@ pub(super) fn describe(cfg: &UpstreamConfig) -> String {
             "relaxed"
         }
     );
+    s.push_str(match (cfg.dnssec, &cfg.trust_anchor) {
+        (false, _) => ", DNSSEC off",
+        (true, None) => ", DNSSEC validated (IANA root anchor)",
+        (true, Some(_)) => ", DNSSEC validated (trust_anchor)",
+    });
     if !cfg.recursion_ports.is_empty() {
         let p: Vec<String> = cfg.recursion_ports.iter().map(|a| a.to_string()).collect();
         s.push_str(&format!(", port overrides (tests) {}", p.join(" ")));
@@ -110,13 +130,26 @@ impl Recursive {
                     .collect(),
             ),
         };
-        let recursor = Recursor::with_options(&cfg.roots, opts, provider)
+        let policy = if cfg.dnssec {
+            let mut d = DnssecConfig::default();
+            if let Some(path) = &cfg.trust_anchor {
+                let anchors = TrustAnchors::from_file(path).map_err(|e| {
+                    RecursorSetupError::Build(format!("trust_anchor {}: {e}", path.display()))
+                })?;
+                d.trust_anchor = Some(Arc::new(anchors));
+            }
+            DnssecPolicy::ValidateWithStaticKey(d)
+        } else {
+            DnssecPolicy::SecurityUnaware
+        };
+        let recursor = Recursor::new(&cfg.roots, policy, None, opts, provider)
             .map_err(|e| RecursorSetupError::Build(e.to_string()))?;
         Ok(Self {
             recursor,
             roots: cfg.roots.clone(),
             qname_minimization: cfg.qname_minimization,
             ports: cfg.recursion_ports.clone(),
+            dnssec: (cfg.dnssec, cfg.trust_anchor.clone()),
         })
     }
 
@@ -125,6 +158,7 @@ impl Recursive {
         self.roots == cfg.roots
             && self.qname_minimization == cfg.qname_minimization
             && self.ports == cfg.recursion_ports
+            && self.dnssec == (cfg.dnssec, cfg.trust_anchor.clone())
     }
 
     /// Resolves within `deadline`: the answer (`None`: SERVFAIL) and the try's metric label.
@@ -146,9 +180,41 @@ impl Recursive {
                 (None, "timeout")
             }
             Ok(Ok(m)) => {
+                let proof = summary(m.answers.iter().map(|r| r.proof));
+                if proof == Proof::Bogus && !q.checking_disabled {
+                    return (Some(bogus(q, "a signature in the answer")), "servfail");
+                }
                 let mut out = reply(q, ResponseCode::NoError);
+                out.metadata.authentic_data = proof == Proof::Secure;
                 out.answers = m.answers;
                 (Some(out), "ok")
+            }
+            Ok(Err(RecursorError::Net(NetError::Dns(DnsError::DnssecBogus)))) => {
+                if q.checking_disabled {
+                    return (None, "servfail");
+                }
+                (Some(bogus(q, "the chain of trust")), "servfail")
+            }
+            Ok(Err(RecursorError::Net(NetError::Dns(DnsError::Nsec {
+                response, proof, ..
+            })))) => {
+                if proof == Proof::Bogus && !q.checking_disabled {
+                    return (Some(bogus(q, "the proof of non-existence")), "servfail");
+                }
+                let nx = response.response_code == ResponseCode::NXDomain;
+                let mut m = reply(
+                    q,
+                    if nx {
+                        ResponseCode::NXDomain
+                    } else {
+                        ResponseCode::NoError
+                    },
+                );
+                if let Some(soa) = response.soa() {
+                    m.authorities.push(soa.to_owned().into_record_of_rdata());
+                }
+                m.metadata.authentic_data = proof == Proof::Secure;
+                (Some(m), "ok")
             }
             Ok(Err(e)) if e.is_nx_domain() || e.is_no_records_found() => {
                 (Some(negative(q, e)), "ok")
@@ -175,6 +241,39 @@ fn reply(q: &Question, rcode: ResponseCode) -> Message {
     m.metadata.recursion_available = true;
     m.metadata.response_code = rcode;
     m.add_query(q.query.clone());
+    m
+}
+
+/// The proof of a set of records: bogus if any is, secure if all are (and there is one),
+/// else insecure.
+fn summary(proofs: impl Iterator<Item = Proof>) -> Proof {
+    let mut out = None;
+    for p in proofs {
+        out = Some(match (out, p) {
+            (_, Proof::Bogus) | (Some(Proof::Bogus), _) => Proof::Bogus,
+            (None | Some(Proof::Secure), Proof::Secure) => Proof::Secure,
+            _ => Proof::Insecure,
+        });
+    }
+    out.unwrap_or(Proof::Insecure)
+}
+
+/// SERVFAIL with EDE 6 (DNSSEC Bogus) and what failed to validate.
+fn bogus(q: &Question, what: &str) -> Message {
+    tracing::debug!(query = %q.query, "DNSSEC bogus: {what}");
+    let mut m = reply(q, ResponseCode::ServFail);
+    let mut data = EDE_DNSSEC_BOGUS.to_be_bytes().to_vec();
+    data.extend_from_slice(
+        format!(
+            "pixelguard: DNSSEC validation failed for {} ({what})",
+            q.query.name()
+        )
+        .as_bytes(),
+    );
+    let mut edns = Edns::new();
+    edns.options_mut()
+        .insert(EdnsOption::Unknown(EDE_OPTION, data));
+    m.edns = Some(edns);
     m
 }
 

@@ -18,6 +18,7 @@
 pub mod auth;
 pub mod client;
 pub mod pg;
+pub mod pki;
 pub mod scripted;
 pub mod wire;
 

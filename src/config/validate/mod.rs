@@ -5,7 +5,7 @@
 //! This file holds the driver ([`validate`]: parse, then one function per section, called in
 //! the order the error messages have always come in) and the error context. Each section's
 //! checks live beside it, mirroring `raw`: `server` (`[server]`, `[cache]`, `[admin]`),
-//! `upstream`, `forward`, `lists`, `zones`, `exceptions` (with the catalogue's vendor ids), `query_log`, `export` (`[dnstap]`, `[syslog]`), `csp_reports`; `bounds`
+//! `tls` (the encrypted listeners' certificate), `upstream`, `forward`, `lists`, `zones`, `exceptions` (with the catalogue's vendor ids), `query_log`, `export` (`[dnstap]`, `[syslog]`), `csp_reports`; `bounds`
 //! holds the upper bound of every duration and size.
 
 mod bounds;
@@ -16,6 +16,7 @@ mod forward;
 mod lists;
 mod query_log;
 mod server;
+mod tls;
 mod upstream;
 mod zones;
 
@@ -90,7 +91,7 @@ pub(super) fn validate(
         }
     };
 
-    let server = server::server(&mut cx, &raw.server, overrides);
+    let server = server::server(&mut cx, &raw.server, overrides, base);
     let upstream = upstream::upstream(&mut cx, &raw.upstream, base, overrides, &server.listen);
     let forwards = forward::forwards(&mut cx, &raw.forward, &upstream);
     let cache = server::cache(&mut cx, &raw.cache);

@@ -3,6 +3,7 @@
 //! address and token).
 
 use super::super::raw::{RawAdmin, RawCache, RawServer};
+use std::path::Path;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -14,7 +15,12 @@ use super::zones::parse_net;
 use super::{Ctx, parse_socket_addr};
 
 /// `[server]`; `--listen` replaces `server.listen`.
-pub(super) fn server(cx: &mut Ctx<'_>, raw: &RawServer, overrides: &Overrides) -> ServerConfig {
+pub(super) fn server(
+    cx: &mut Ctx<'_>,
+    raw: &RawServer,
+    overrides: &Overrides,
+    base: &Path,
+) -> ServerConfig {
     let mut listen = Vec::new();
     if overrides.listen.is_empty() {
         for l in &raw.listen {
@@ -48,8 +54,12 @@ pub(super) fn server(cx: &mut Ctx<'_>, raw: &RawServer, overrides: &Overrides) -
     }
     let proxy_protocol = networks(cx, "server.proxy_protocol", &raw.proxy_protocol);
     let client_subnet_from = networks(cx, "server.client_subnet_from", &raw.client_subnet_from);
+    let (tls_listen, https_listen, tls) = super::tls::encrypted(cx, raw, base);
     ServerConfig {
         listen,
+        tls_listen,
+        https_listen,
+        tls,
         proxy_protocol,
         client_subnet_from,
         udp_sockets: size(

@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::super::raw::RawUpstream;
 use super::super::{self as d, Overrides, Strategy, UpstreamConfig, UpstreamMode, UpstreamServer};
@@ -122,7 +122,10 @@ pub(super) fn upstream(
             ),
         }
     }
+    let (dnssec, trust_anchor) = dnssec(cx, raw, base);
     UpstreamConfig {
+        dnssec,
+        trust_anchor,
         servers,
         timeout,
         deadline: deadline.max(timeout),
@@ -292,4 +295,44 @@ pub fn resolv_conf_nameservers(path: &Path, own: &[SocketAddr]) -> Vec<SocketAdd
         }
     }
     out
+}
+
+/// `upstream.dnssec` ("validate", the default, or "off") and `upstream.trust_anchor` (a file of
+/// DNSKEY records, read here so a bad one is a file:line error).
+fn dnssec(cx: &mut Ctx<'_>, raw: &RawUpstream, base: &Path) -> (bool, Option<PathBuf>) {
+    let on = match raw.dnssec.as_ref().map(|d| (d, d.get_ref().as_str())) {
+        None | Some((_, "validate")) => true,
+        Some((_, "off")) => false,
+        Some((d, other)) => {
+            cx.spanned(
+                d,
+                format!(
+                    "upstream.dnssec: unknown value {other:?}; expected \"validate\" or \"off\""
+                ),
+            );
+            true
+        }
+    };
+    let anchor = raw.trust_anchor.as_ref().map(|f| {
+        let path = base.join(f.get_ref());
+        match hickory_proto::dnssec::TrustAnchors::from_file(&path) {
+            Ok(a) if a.is_empty() => cx.spanned(
+                f,
+                format!(
+                    "upstream.trust_anchor: {}: no DNSKEY record; expected DNSKEY records in zone-file form",
+                    path.display()
+                ),
+            ),
+            Ok(_) => {}
+            Err(e) => cx.spanned(
+                f,
+                format!(
+                    "upstream.trust_anchor: {}: {e}; expected DNSKEY records in zone-file form",
+                    path.display()
+                ),
+            ),
+        }
+        path
+    });
+    (on, anchor)
 }
