@@ -11,7 +11,7 @@ use hickory_proto::op::{Message, Query, ResponseCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
-use super::{Question, TryError, answers_question, build_query};
+use super::{Question, TryError, answers_question, encode_query, read_reply};
 
 /// One upstream, all the retries it deserves: TC → TCP, FORMERR to EDNS → without EDNS.
 pub(super) async fn try_server(
@@ -45,12 +45,6 @@ pub(super) async fn try_server(
     Err(TryError::Malformed)
 }
 
-fn encode_query(q: &Question, edns: bool) -> Result<(u16, Vec<u8>), TryError> {
-    let m = build_query(q, edns);
-    let bytes = m.to_vec().map_err(|_| TryError::Malformed)?;
-    Ok((m.metadata.id, bytes))
-}
-
 fn unspecified_for(server: SocketAddr) -> SocketAddr {
     match server.ip() {
         IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
@@ -77,17 +71,11 @@ async fn udp_exchange(
             if n == 0 {
                 return Err(TryError::Empty);
             }
-            let Ok(m) = Message::from_vec(&buf[..n]) else {
-                return Err(TryError::Malformed);
-            };
             // A reply with another id is not ours (late or spoofed): keep waiting for ours.
-            if m.metadata.id != id {
-                continue;
+            match read_reply(&buf[..n], id, q)? {
+                Some(m) => return Ok(m),
+                None => continue,
             }
-            if !answers_question(&m, q) {
-                return Err(TryError::Malformed);
-            }
-            return Ok(m);
         }
     };
     tokio::time::timeout(time, recv)
