@@ -115,6 +115,7 @@ fn client_query(q: &Query) -> Vec<u8> {
 fn config() -> CacheConfig {
     CacheConfig {
         max_entries: 1024,
+        max_size: 0,
         min_ttl: Duration::ZERO,
         max_ttl: Duration::from_secs(86_400),
         negative_max_ttl: Duration::from_secs(3_600),
