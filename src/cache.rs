@@ -208,10 +208,10 @@ impl Cache {
         let entry = shard.lru.get(key)?.clone();
         if entry.age(now) >= entry.ttl {
             // Expired: kept for serve-stale while within the window, dropped after.
-            if u64::from(entry.age(now)) >= u64::from(entry.ttl) + self.stale_window() {
-                if let Some(old) = shard.lru.pop(key) {
-                    shard.bytes = shard.bytes.saturating_sub(old.charge_for(key.len()));
-                }
+            if u64::from(entry.age(now)) >= u64::from(entry.ttl) + self.stale_window()
+                && let Some(old) = shard.lru.pop(key)
+            {
+                shard.bytes = shard.bytes.saturating_sub(old.charge_for(key.len()));
             }
             return None;
         }

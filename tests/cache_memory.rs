@@ -9,6 +9,7 @@
 // The crate denies unsafe code; a global allocator cannot be written without it. This one only
 // counts and forwards to `System`, and lives in this measuring binary only.
 #![allow(unsafe_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
