@@ -64,10 +64,15 @@ async fn udp_exchange(
         .map_err(|_| TryError::Network)?;
     sock.connect(server).await.map_err(|_| TryError::Network)?;
     sock.send(bytes).await.map_err(|_| TryError::Network)?;
-    let mut buf = vec![0u8; 65_535];
+    // Uninitialised capacity filled by `recv_buf`: no 64 KiB memset per try.
+    let mut buf = Vec::with_capacity(65_535);
     let recv = async {
         loop {
-            let n = sock.recv(&mut buf).await.map_err(|_| TryError::Network)?;
+            buf.clear();
+            let n = sock
+                .recv_buf(&mut buf)
+                .await
+                .map_err(|_| TryError::Network)?;
             if n == 0 {
                 return Err(TryError::Empty);
             }
