@@ -11,7 +11,7 @@ use hickory_proto::op::{Message, Query, ResponseCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
-use super::{Question, TryError, answers_question, encode_query, read_reply};
+use super::{Question, TryError, answers_question, build_query};
 
 /// One upstream, all the retries it deserves: TC → TCP, FORMERR to EDNS → without EDNS.
 pub(super) async fn try_server(
@@ -43,6 +43,29 @@ pub(super) async fn try_server(
         return Ok(reply);
     }
     Err(TryError::Malformed)
+}
+
+/// The query sent upstream for `q` in wire form, with its random id (see [`build_query`]).
+pub fn encode_query(q: &Question, edns: bool) -> Result<(u16, Vec<u8>), TryError> {
+    let m = build_query(q, edns);
+    let bytes = m.to_vec().map_err(|_| TryError::Malformed)?;
+    Ok((m.metadata.id, bytes))
+}
+
+/// Reads a datagram from the upstream's address as the reply to the query with `id` for `q`:
+/// `Ok(None)` when the id is another (late or spoofed: keep waiting), an error when it is not a
+/// DNS message or does not answer exactly `q`. The miss path's parse (`benches/miss_path.rs`).
+pub fn read_reply(bytes: &[u8], id: u16, q: &Query) -> Result<Option<Message>, TryError> {
+    let Ok(m) = Message::from_vec(bytes) else {
+        return Err(TryError::Malformed);
+    };
+    if m.metadata.id != id {
+        return Ok(None);
+    }
+    if !answers_question(&m, q) {
+        return Err(TryError::Malformed);
+    }
+    Ok(Some(m))
 }
 
 fn unspecified_for(server: SocketAddr) -> SocketAddr {
