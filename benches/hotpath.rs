@@ -52,6 +52,7 @@ fn benches(c: &mut Criterion) {
         std::time::Instant::now(),
         &pixelguard::config::CacheConfig {
             max_entries: 1,
+            max_size: 0,
             min_ttl: Duration::ZERO,
             max_ttl: Duration::from_secs(86_400),
             negative_max_ttl: Duration::from_secs(3_600),

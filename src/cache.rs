@@ -3,10 +3,16 @@
 //!
 //! TTLs count down from insertion and are decremented on read; negative answers are cached per
 //! RFC 2308 (min of the SOA's TTL and its MINIMUM); TC=1 answers are never cached; SERVFAIL for at
-//! most a few seconds. Sharded LRUs bound the entry count; `max_entries = 0` disables the cache.
+//! most a few seconds. Sharded LRUs bound the entry count (`max_entries`; 0 disables the cache)
+//! and the bytes the entries take (`max_size`), each shard a sixteenth of each bound.
+//!
+//! An entry holds the answer once, in the wire form it is served in ([`WireAnswer`]: the message,
+//! its TTL offsets and alias targets in compact boxes). What an entry costs is charged by
+//! [`CachedAnswer::charge`]: its heap bytes plus [`ENTRY_OVERHEAD`] for the key, the LRU node,
+//! the hash slot and the allocator's headers; `tests/cache_memory.rs` checks with a counting
+//! allocator that the charge is not below what the entries really allocate.
 
 use std::hash::{BuildHasher, Hash};
-use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,6 +25,11 @@ use crate::config::CacheConfig;
 use crate::wire::{WireAnswer, build_wire};
 
 const SHARDS: usize = 16;
+
+/// What an entry costs beyond its answer's and key's bytes: the entry itself in its `Arc`, the
+/// LRU node (key and value pointers, list links), the hash slot (with the table's growth slack)
+/// and a header per allocation (four: node, key, entry, answer bytes).
+pub const ENTRY_OVERHEAD: usize = std::mem::size_of::<CachedAnswer>() + 16 + 40 + 40 + 4 * 16;
 
 /// Cache key: lower-case name without trailing dot, type, class, DO, CD, packed into bytes so
 /// that a lookup can borrow a key built on the stack (no allocation per query).
@@ -111,15 +122,34 @@ impl CachedAnswer {
         }))
     }
 
+    /// The bytes this entry is charged under `key` against `cache.max_size`.
+    pub fn charge(&self, key: &CacheKey) -> usize {
+        self.charge_for(key.0.len())
+    }
+
+    fn charge_for(&self, key_len: usize) -> usize {
+        ENTRY_OVERHEAD + key_len + self.wire.heap_bytes()
+    }
+
     /// Whole seconds since it was stored.
     pub fn age(&self, now: Instant) -> u32 {
         u32::try_from(now.saturating_duration_since(self.stored).as_secs()).unwrap_or(u32::MAX)
     }
 }
 
+/// One shard: its LRU and the bytes its entries are charged.
+struct Shard {
+    lru: lru::LruCache<CacheKey, Arc<CachedAnswer>>,
+    bytes: usize,
+}
+
 /// The cache of one process (it survives snapshot reloads).
 pub struct Cache {
-    shards: Vec<Mutex<lru::LruCache<CacheKey, Arc<CachedAnswer>>>>,
+    shards: Vec<Mutex<Shard>>,
+    /// Entries per shard.
+    max_entries: usize,
+    /// Bytes per shard.
+    max_bytes: usize,
     hasher: foldhash::fast::FixedState,
     /// TTL bounds, read on every hit: an ArcSwap so the read path takes no lock.
     cfg: arc_swap::ArcSwap<CacheConfig>,
@@ -127,21 +157,31 @@ pub struct Cache {
 }
 
 impl Cache {
-    /// A cache bounded by `cfg.max_entries`.
+    /// A cache bounded by `cfg.max_entries` and `cfg.max_size` (0: no size bound).
     pub fn new(cfg: &CacheConfig) -> Self {
-        let per_shard = cfg.max_entries.div_ceil(SHARDS).max(1);
-        let cap = NonZeroUsize::new(per_shard).unwrap_or(NonZeroUsize::MIN);
+        // Unbounded LRUs with the bounds enforced on insert: no table is allocated up front for a
+        // bound that may be far above what is ever kept.
         Self {
             shards: (0..SHARDS)
-                .map(|_| Mutex::new(lru::LruCache::new(cap)))
+                .map(|_| {
+                    Mutex::new(Shard {
+                        lru: lru::LruCache::unbounded(),
+                        bytes: 0,
+                    })
+                })
                 .collect(),
+            max_entries: cfg.max_entries.div_ceil(SHARDS).max(1),
+            max_bytes: match cfg.max_size {
+                0 => usize::MAX,
+                n => (n / SHARDS).max(1),
+            },
             hasher: foldhash::fast::FixedState::with_seed(0x7069_7865_6c67_7561),
             cfg: arc_swap::ArcSwap::from_pointee(cfg.clone()),
             enabled: cfg.max_entries > 0,
         }
     }
 
-    fn shard(&self, key: &[u8]) -> &Mutex<lru::LruCache<CacheKey, Arc<CachedAnswer>>> {
+    fn shard(&self, key: &[u8]) -> &Mutex<Shard> {
         let h = self.hasher.hash_one(key);
         &self.shards[(h as usize) % SHARDS]
     }
@@ -165,11 +205,13 @@ impl Cache {
             Ok(s) => s,
             Err(p) => p.into_inner(),
         };
-        let entry = shard.get(key)?.clone();
+        let entry = shard.lru.get(key)?.clone();
         if entry.age(now) >= entry.ttl {
             // Expired: kept for serve-stale while within the window, dropped after.
-            if u64::from(entry.age(now)) >= u64::from(entry.ttl) + self.stale_window() {
-                shard.pop(key);
+            if u64::from(entry.age(now)) >= u64::from(entry.ttl) + self.stale_window()
+                && let Some(old) = shard.lru.pop(key)
+            {
+                shard.bytes = shard.bytes.saturating_sub(old.charge_for(key.len()));
             }
             return None;
         }
@@ -191,7 +233,7 @@ impl Cache {
             Ok(s) => s,
             Err(p) => p.into_inner(),
         };
-        let entry = shard.get(key)?.clone();
+        let entry = shard.lru.get(key)?.clone();
         let age = u64::from(entry.age(now));
         (age < u64::from(entry.ttl) + window && entry.wire.rcode != ResponseCode::ServFail)
             .then_some(entry)
@@ -212,8 +254,30 @@ impl Cache {
             Ok(s) => s,
             Err(p) => p.into_inner(),
         };
-        shard.put(key, entry);
+        let charge = entry.charge(&key);
+        if charge > self.max_bytes {
+            return false;
+        }
+        if let Some((old_key, old)) = shard.lru.push(key, entry) {
+            // The same key replaced, or (unbounded LRU) nothing else.
+            shard.bytes = shard.bytes.saturating_sub(old.charge(&old_key));
+        }
+        shard.bytes += charge;
+        while shard.lru.len() > self.max_entries || shard.bytes > self.max_bytes {
+            let Some((k, v)) = shard.lru.pop_lru() else {
+                break;
+            };
+            shard.bytes = shard.bytes.saturating_sub(v.charge(&k));
+        }
         true
+    }
+
+    /// Bytes the entries are charged (for tests and the size bound).
+    pub fn bytes(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().map(|s| s.bytes).unwrap_or(0))
+            .sum()
     }
 
     /// Builds the entry for a fresh upstream answer and stores it if it may be cached.
@@ -229,7 +293,7 @@ impl Cache {
     pub fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().map(|s| s.len()).unwrap_or(0))
+            .map(|s| s.lock().map(|s| s.lru.len()).unwrap_or(0))
             .sum()
     }
 
@@ -275,6 +339,7 @@ pub fn cache_ttl(m: &Message, cfg: &CacheConfig) -> Option<u32> {
 pub(crate) fn test_config(max_entries: usize) -> CacheConfig {
     CacheConfig {
         max_entries,
+        max_size: 0,
         min_ttl: Duration::ZERO,
         max_ttl: Duration::from_secs(86_400),
         negative_max_ttl: Duration::from_secs(3_600),
@@ -412,7 +477,7 @@ mod tests {
         // One second later the answer has one second left (the encoder's aging of the same
         // entry is tested in `respond`).
         assert_eq!(hit.ttl - hit.age(now + Duration::from_secs(1)), 1);
-        assert_eq!(hit.wire.ttls()[0].1, 2);
+        assert_eq!(hit.wire.ttls().next().map(|t| t.1), Some(2));
         assert!(
             cache
                 .get(key.as_bytes(), now + Duration::from_secs(2))

@@ -186,6 +186,8 @@ impl Default for RawLocal {
 pub struct RawCache {
     /// Maximum answers kept; 0 disables the cache.
     pub max_entries: Option<Spanned<usize>>,
+    /// Maximum bytes the kept answers take: bytes, or "64MiB", "1GB", ...
+    pub max_size: Option<Spanned<RawSize>>,
     /// TTLs below this are raised to it when cached.
     pub min_ttl: Option<Spanned<RawDuration>>,
     /// TTLs above this are capped when cached.

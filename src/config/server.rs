@@ -71,6 +71,8 @@ impl fmt::Debug for TlsIdentity {
 pub struct CacheConfig {
     /// 0 disables.
     pub max_entries: usize,
+    /// Bound on the bytes the entries take (answers, keys, bookkeeping), 0 = none.
+    pub max_size: usize,
     /// Floor on cached TTLs.
     pub min_ttl: Duration,
     /// Cap on cached TTLs.

@@ -4,6 +4,11 @@
 //! request: a response is never answered (that is how reflection loops start); an unreadable body
 //! gets FORMERR; an opcode other than QUERY gets NOTIMP; a request without exactly one question
 //! gets FORMERR; an EDNS version above 0 gets BADVERS; a malformed EDNS Client Subnet gets FORMERR.
+//!
+//! A request in the common shape (what the UDP fast path hands over on a cache miss) is read by
+//! the fast path's strict parser ([`wire::parse_query`]) instead: it accepts only requests that
+//! none of the checks above rejects, and gives the same view without copying the request into
+//! hickory's message (`tests/udp_paths.rs` checks both paths answer alike).
 
 use std::net::SocketAddr;
 
@@ -64,6 +69,9 @@ impl Decoded {
 
 /// Decodes a request.
 pub fn decode(raw: &[u8], src: SocketAddr, tcp: bool) -> Decode {
+    if let Some(p) = wire::parse_query(raw) {
+        return Decode::Request(Box::new(from_view(&p.view())));
+    }
     let protocol = if tcp { Protocol::Tcp } else { Protocol::Udp };
     let Ok(req) = Request::from_bytes(raw.to_vec(), src, protocol) else {
         return crate::respond::formerr_for(raw).map_or(Decode::Ignore, Decode::Reply);
@@ -123,6 +131,26 @@ pub fn decode(raw: &[u8], src: SocketAddr, tcp: bool) -> Decode {
         }
     }
     Decode::Request(Box::new(d))
+}
+
+/// The owned form of a request the strict parser read (valid by construction: QUERY, one
+/// question, EDNS version 0, a well-formed Client Subnet if any).
+fn from_view(q: &Query<'_>) -> Decoded {
+    Decoded {
+        id: q.id,
+        opcode: q.opcode,
+        rd: q.rd,
+        cd: q.cd,
+        ad: q.ad,
+        name: q.name.to_owned(),
+        question: q.question.to_vec(),
+        qdcount: q.qdcount,
+        qtype: q.qtype,
+        qclass: q.qclass,
+        edns: q.edns,
+        ecs: q.ecs,
+        invalid: None,
+    }
 }
 
 /// The question an error reply echoes, re-encoded without compression: a pointer in the

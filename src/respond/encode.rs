@@ -243,8 +243,7 @@ fn patch(out: &mut Vec<u8>, q: &Query<'_>, w: &WireAnswer, age: u32, max_ttl: u3
     if out.len() >= 12 + qlen && bytes.get(12 + qlen - 4..12 + qlen) == q.question.get(qlen - 4..) {
         out[12..12 + qlen].copy_from_slice(q.question);
     }
-    for &(at, ttl) in w.ttls() {
-        let at = at as usize;
+    for (at, ttl) in w.ttls() {
         let v = ttl.min(max_ttl).saturating_sub(age);
         out[at..at + 4].copy_from_slice(&v.to_be_bytes());
     }

@@ -26,6 +26,8 @@ mod recursive;
 pub mod route;
 pub(crate) mod tls;
 
+pub use plain::{encode_query, read_reply};
+
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, OnceLock};

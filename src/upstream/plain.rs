@@ -45,10 +45,27 @@ pub(super) async fn try_server(
     Err(TryError::Malformed)
 }
 
-fn encode_query(q: &Question, edns: bool) -> Result<(u16, Vec<u8>), TryError> {
+/// The query sent upstream for `q` in wire form, with its random id (see [`build_query`]).
+pub fn encode_query(q: &Question, edns: bool) -> Result<(u16, Vec<u8>), TryError> {
     let m = build_query(q, edns);
     let bytes = m.to_vec().map_err(|_| TryError::Malformed)?;
     Ok((m.metadata.id, bytes))
+}
+
+/// Reads a datagram from the upstream's address as the reply to the query with `id` for `q`:
+/// `Ok(None)` when the id is another (late or spoofed: keep waiting), an error when it is not a
+/// DNS message or does not answer exactly `q`. The miss path's parse (`benches/miss_path.rs`).
+pub fn read_reply(bytes: &[u8], id: u16, q: &Query) -> Result<Option<Message>, TryError> {
+    let Ok(m) = Message::from_vec(bytes) else {
+        return Err(TryError::Malformed);
+    };
+    if m.metadata.id != id {
+        return Ok(None);
+    }
+    if !answers_question(&m, q) {
+        return Err(TryError::Malformed);
+    }
+    Ok(Some(m))
 }
 
 fn unspecified_for(server: SocketAddr) -> SocketAddr {
@@ -70,24 +87,23 @@ async fn udp_exchange(
         .map_err(|_| TryError::Network)?;
     sock.connect(server).await.map_err(|_| TryError::Network)?;
     sock.send(bytes).await.map_err(|_| TryError::Network)?;
-    let mut buf = vec![0u8; 65_535];
+    // Uninitialised capacity filled by `recv_buf`: no 64 KiB memset per try.
+    let mut buf = Vec::with_capacity(65_535);
     let recv = async {
         loop {
-            let n = sock.recv(&mut buf).await.map_err(|_| TryError::Network)?;
+            buf.clear();
+            let n = sock
+                .recv_buf(&mut buf)
+                .await
+                .map_err(|_| TryError::Network)?;
             if n == 0 {
                 return Err(TryError::Empty);
             }
-            let Ok(m) = Message::from_vec(&buf[..n]) else {
-                return Err(TryError::Malformed);
-            };
             // A reply with another id is not ours (late or spoofed): keep waiting for ours.
-            if m.metadata.id != id {
-                continue;
+            match read_reply(&buf[..n], id, q)? {
+                Some(m) => return Ok(m),
+                None => continue,
             }
-            if !answers_question(&m, q) {
-                return Err(TryError::Malformed);
-            }
-            return Ok(m);
         }
     };
     tokio::time::timeout(time, recv)

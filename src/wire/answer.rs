@@ -13,38 +13,59 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use super::{EDE_CODE, be16};
 
-/// An upstream answer in wire form, ready to be patched for a client.
+/// An upstream answer in wire form, ready to be patched for a client. Kept once per cache entry,
+/// so it is compact: one allocation holds the message and the offsets of its TTLs; the TTLs as
+/// received are read from the message itself.
 #[derive(Debug, Clone)]
 pub struct WireAnswer {
-    /// Header (id 0, no OPT counted), question, answer / authority / additional records.
-    bytes: Vec<u8>,
-    /// (offset, TTL as received) of every record.
-    ttls: Vec<(u32, u32)>,
+    /// Header (id 0, no OPT counted), question, answer / authority / additional records; then the
+    /// big-endian u16 offset of every record's TTL.
+    data: Box<[u8]>,
+    /// Length of the message at the start of `data`.
+    len: u16,
     /// The upstream's response code (extended bits included; they travel in the client's OPT).
     pub rcode: ResponseCode,
     /// Upstream AD bit.
     pub ad: bool,
     /// Upstream Extended DNS Errors (option payloads: info code + text), passed on to EDNS
     /// clients.
-    pub ede: Vec<Box<[u8]>>,
+    pub ede: Box<[Box<[u8]>]>,
     /// CNAME / DNAME / HTTPS / SVCB alias targets (lower case, no trailing dot), for uncloaking.
-    pub alias_targets: Vec<Box<str>>,
+    pub alias_targets: Box<[Box<str>]>,
 }
 
 impl WireAnswer {
     /// The stored message (header with id 0, question, records; no OPT).
     pub fn bytes(&self) -> &[u8] {
-        &self.bytes
+        &self.data[..usize::from(self.len)]
     }
 
-    /// (offset, TTL) of every record in [`Self::bytes`].
-    pub fn ttls(&self) -> &[(u32, u32)] {
-        &self.ttls
+    /// (offset, TTL as received) of every record in [`Self::bytes`].
+    pub fn ttls(&self) -> impl Iterator<Item = (usize, u32)> + '_ {
+        let (msg, offsets) = self.data.split_at(usize::from(self.len));
+        offsets.chunks_exact(2).map(move |o| {
+            let at = usize::from(u16::from_be_bytes([o[0], o[1]]));
+            let ttl = msg
+                .get(at..at + 4)
+                .map_or(0, |t| u32::from_be_bytes([t[0], t[1], t[2], t[3]]));
+            (at, ttl)
+        })
+    }
+
+    /// Bytes this answer holds on the heap (the cache charges them against `max_size`).
+    pub fn heap_bytes(&self) -> usize {
+        self.data.len()
+            + self.ede.iter().map(|e| e.len() + 16).sum::<usize>()
+            + self
+                .alias_targets
+                .iter()
+                .map(|t| t.len() + 16)
+                .sum::<usize>()
     }
 
     /// The stored message decoded (explain and tests only: the request path never decodes it).
     pub fn decode(&self) -> Option<Message> {
-        Message::from_vec(&self.bytes).ok()
+        Message::from_vec(self.bytes()).ok()
     }
 }
 
@@ -80,8 +101,15 @@ pub fn build_wire(m: &Message, dnssec_ok: bool, qtype: RecordType) -> Option<Wir
     out.answers = m.answers.iter().filter(keep).map(take).collect();
     out.authorities = m.authorities.iter().filter(keep).map(take).collect();
     out.additionals = m.additionals.iter().filter(keep).map(take).collect();
-    let bytes = out.to_vec().ok()?;
-    let ttls = ttl_offsets(&bytes)?;
+    let msg = out.to_vec().ok()?;
+    let len = u16::try_from(msg.len()).ok()?;
+    let ttls = ttl_offsets(&msg)?;
+    // One exact allocation: the boxed slice is not reallocated.
+    let mut data = Vec::with_capacity(msg.len() + 2 * ttls.len());
+    data.extend_from_slice(&msg);
+    for at in ttls {
+        data.extend_from_slice(&at.to_be_bytes());
+    }
     let ede = m
         .edns
         .as_ref()
@@ -106,8 +134,8 @@ pub fn build_wire(m: &Message, dnssec_ok: bool, qtype: RecordType) -> Option<Wir
         .map(String::into_boxed_str)
         .collect();
     Some(WireAnswer {
-        bytes,
-        ttls,
+        data: data.into_boxed_slice(),
+        len,
         rcode: m.metadata.response_code,
         ad: m.metadata.authentic_data,
         ede,
@@ -151,7 +179,8 @@ pub(crate) fn skip_name(b: &[u8], mut i: usize) -> Option<usize> {
     }
 }
 
-fn ttl_offsets(b: &[u8]) -> Option<Vec<(u32, u32)>> {
+/// The offset of every record's TTL (a message of at most 64 KiB: they fit in a u16).
+fn ttl_offsets(b: &[u8]) -> Option<Vec<u16>> {
     let qd = be16(b, 4)?;
     let rr = usize::from(be16(b, 6)?) + usize::from(be16(b, 8)?) + usize::from(be16(b, 10)?);
     if qd != 1 {
@@ -162,13 +191,8 @@ fn ttl_offsets(b: &[u8]) -> Option<Vec<(u32, u32)>> {
     for _ in 0..rr {
         i = skip_name(b, i)?;
         let ttl_at = i + 4;
-        let ttl = u32::from_be_bytes([
-            *b.get(ttl_at)?,
-            *b.get(ttl_at + 1)?,
-            *b.get(ttl_at + 2)?,
-            *b.get(ttl_at + 3)?,
-        ]);
-        out.push((u32::try_from(ttl_at).ok()?, ttl));
+        b.get(ttl_at..ttl_at + 4)?;
+        out.push(u16::try_from(ttl_at).ok()?);
         let rdlen = usize::from(be16(b, i + 8)?);
         i += 10 + rdlen;
     }
@@ -220,7 +244,7 @@ mod tests {
         // 12 header + 22 question + 16 answer (owner as a pointer to the question).
         assert_eq!(w.bytes().len(), 12 + 22 + 2 + 10 + 4);
         assert_eq!(&w.bytes()[34..36], &[0xc0, 0x0c]);
-        assert_eq!(w.ttls(), &[(40, 60)]);
-        assert_eq!(w.ede, vec![vec![0u8, 18, b'x'].into_boxed_slice()]);
+        assert_eq!(w.ttls().collect::<Vec<_>>(), vec![(40, 60)]);
+        assert_eq!(&w.ede[..], &[vec![0u8, 18, b'x'].into_boxed_slice()]);
     }
 }

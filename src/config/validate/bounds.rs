@@ -81,6 +81,8 @@ pub(crate) const TCP_PER_CLIENT: MaxSize = count(65_536, "65536");
 pub(crate) const MAX_INFLIGHT: MaxSize = count(1_000_000, "1000000");
 /// `cache.max_entries`.
 pub(crate) const CACHE_ENTRIES: MaxSize = count(100_000_000, "100000000");
+/// `cache.max_size` (bytes).
+pub(crate) const CACHE_MAX_SIZE: MaxSize = count(64 << 30, "64GiB");
 /// `lists.*.max_size` (bytes).
 pub(crate) const LIST_MAX_SIZE: MaxSize = count(1 << 30, "1073741824 (1 GiB)");
 /// `query_log.max_size` (bytes).

@@ -2,7 +2,7 @@
 //! (TTLs and size, each within its bound from `bounds`) and `[admin]` (the admin HTTP server's
 //! address and token).
 
-use super::super::raw::{RawAdmin, RawCache, RawServer};
+use super::super::raw::{RawAdmin, RawCache, RawServer, RawSize};
 use std::path::Path;
 use std::time::Duration;
 
@@ -141,6 +141,36 @@ fn networks(cx: &mut Ctx<'_>, key: &str, raw: &[Spanned<String>]) -> Vec<IpNet> 
     out
 }
 
+/// `cache.max_size`: a size of at least 64 KiB (one large answer must fit in every shard), 0
+/// when not given.
+fn cache_max_size(cx: &mut Ctx<'_>, raw: &RawCache) -> usize {
+    let Some(s) = &raw.max_size else { return 0 };
+    let text = || match s.get_ref() {
+        RawSize::Bytes(n) => n.to_string(),
+        RawSize::Text(t) => t.trim().to_owned(),
+    };
+    match super::query_log::parse_size(s.get_ref()) {
+        Some(n) if n > bounds::CACHE_MAX_SIZE.value => {
+            let msg = format!(
+                "cache.max_size: at most {}, got {}",
+                bounds::CACHE_MAX_SIZE.text,
+                text()
+            );
+            cx.spanned(s, msg);
+            0
+        }
+        Some(n) if n >= 65_536 => usize::try_from(n).unwrap_or(usize::MAX),
+        _ => {
+            let msg = format!(
+                "cache.max_size: expected a size of at least 65536 bytes, e.g. 67108864, \"64MiB\" or \"1GB\"; got {}",
+                text()
+            );
+            cx.spanned(s, msg);
+            0
+        }
+    }
+}
+
 /// `[cache]`: each duration and the entry count within its bound; min and max made consistent.
 pub(super) fn cache(cx: &mut Ctx<'_>, raw: &RawCache) -> CacheConfig {
     let min_ttl = duration(
@@ -157,14 +187,22 @@ pub(super) fn cache(cx: &mut Ctx<'_>, raw: &RawCache) -> CacheConfig {
         d::DEFAULT_CACHE_MAX_TTL,
         bounds::CACHE_MAX_TTL,
     );
+    let max_size = cache_max_size(cx, raw);
+    // With only a size given, the size alone bounds the cache (the count at its upper bound).
+    let default_entries = if raw.max_size.is_some() && raw.max_entries.is_none() {
+        usize::try_from(bounds::CACHE_ENTRIES.value).unwrap_or(usize::MAX)
+    } else {
+        d::DEFAULT_CACHE_ENTRIES
+    };
     CacheConfig {
         max_entries: size(
             cx,
             "cache.max_entries",
             raw.max_entries.as_ref(),
-            d::DEFAULT_CACHE_ENTRIES,
+            default_entries,
             bounds::CACHE_ENTRIES,
         ),
+        max_size,
         min_ttl,
         max_ttl: max_ttl.max(min_ttl),
         negative_max_ttl: duration(

@@ -226,6 +226,16 @@ fn durations_and_sizes_are_bounded() {
         ),
         (
             "[cache]",
+            "max_size = \"128GiB\"",
+            "cache.max_size: at most 64GiB, got 128GiB",
+        ),
+        (
+            "[cache]",
+            "max_size = \"1k\"",
+            "cache.max_size: expected a size of at least 65536 bytes, e.g. 67108864, \"64MiB\" or \"1GB\"; got 1k",
+        ),
+        (
+            "[cache]",
             "min_ttl = \"2d\"",
             "cache.min_ttl: at most 1d, got 2d",
         ),
@@ -442,6 +452,8 @@ mod fuzz {
         ("[upstream]", "deadline", Kind::Duration),
         ("[upstream]", "max_inflight", Kind::Size),
         ("[cache]", "max_entries", Kind::Size),
+        ("[cache]", "max_size", Kind::TextSize),
+        ("[cache]", "max_size", Kind::Size),
         ("[cache]", "min_ttl", Kind::Duration),
         ("[cache]", "max_ttl", Kind::Duration),
         ("[cache]", "negative_max_ttl", Kind::Duration),
