@@ -35,13 +35,22 @@ fn ser_time<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&stamp(*t))
 }
 
-/// The config's exceptions.
-///
-/// The one place `[[exceptions]]` enters the report: until the config carries them
-/// (`Config.exceptions`), the list is empty. Wiring: map each `ExceptionConfig` to a row, with
-/// `label` = its ticket or `exceptions[N]`.
-pub fn exception_rows(_config: &Config) -> Vec<ExceptionRow> {
-    Vec::new()
+/// The config's exceptions (`[[exceptions]]`), each as a row; the report splits them into in
+/// force and expired in the period.
+pub fn exception_rows(config: &Config) -> Vec<ExceptionRow> {
+    config
+        .exceptions
+        .iter()
+        .map(|e| ExceptionRow {
+            label: e.label(),
+            zones: e.zones.clone(),
+            vendors: e.vendors.clone(),
+            names: e.names.clone(),
+            until: e.until,
+            reason: e.reason.clone(),
+            ticket: e.ticket.clone(),
+        })
+        .collect()
 }
 
 /// The health of one configured list.

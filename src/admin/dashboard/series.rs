@@ -234,7 +234,11 @@ impl Series {
         };
         let text = serde_json::to_vec(&doc).map_err(std::io::Error::other)?;
         std::fs::create_dir_all(dir)?;
-        let tmp = dir.join(format!("{FILE}.tmp"));
+        // A temporary name of this process and save, so that two instances sharing a state_dir
+        // never write into one temporary file.
+        static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = dir.join(format!("{FILE}.{}.{n}.tmp", std::process::id()));
         std::fs::write(&tmp, text)?;
         std::fs::rename(&tmp, dir.join(FILE))
     }

@@ -64,8 +64,8 @@ pub struct View {
     pub lists: Vec<Value>,
     /// Upstream servers.
     pub upstreams: Vec<Upstream>,
-    /// Exceptions expiring soon: (zone, rule, expires). Empty until the running snapshot has
-    /// exceptions (the governance policy adds them).
+    /// Exceptions in force that end within 14 days, soonest first: (zones, the exception's
+    /// label and reason, when it ends).
     pub exceptions: Vec<(String, String, String)>,
     /// Series held in memory (for the memory statement).
     pub rows_held: usize,
@@ -178,7 +178,30 @@ pub fn gather(p: &Pipeline, period: Period, window: Window, source: Source, rows
         top_names,
         lists,
         upstreams,
-        exceptions: Vec::new(),
+        exceptions: expiring(&snap.config.exceptions),
         rows_held: rows,
     }
+}
+
+/// The exceptions in force that end within [`crate::config::EXPIRING_WITHIN`], soonest first.
+fn expiring(all: &[crate::config::ExceptionConfig]) -> Vec<(String, String, String)> {
+    let now = std::time::SystemTime::now();
+    let mut soon: Vec<_> = all
+        .iter()
+        .filter(|e| e.state(now) == crate::config::ExceptionState::Expiring)
+        .collect();
+    soon.sort_by_key(|e| e.until);
+    soon.into_iter()
+        .map(|e| {
+            (
+                e.zones.join(", "),
+                format!("{}: {}", e.label(), e.reason),
+                format!(
+                    "{} ({} days left)",
+                    humantime::format_rfc3339_seconds(e.until),
+                    e.days_left(now)
+                ),
+            )
+        })
+        .collect()
 }
