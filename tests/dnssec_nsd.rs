@@ -13,13 +13,13 @@
 mod support;
 
 use std::net::{IpAddr, SocketAddr};
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
+use support::nsd::Nsd;
 use support::{QueryOpts, answer_ips, ede, pg, query};
 
 /// The one name-server address of the hierarchy.
@@ -113,68 +113,15 @@ fn build(d: &Path) -> String {
     std::fs::read_to_string(d.join(format!("{r}.key"))).unwrap()
 }
 
-/// A running NSD; killed with its process group when dropped.
-struct Nsd {
-    child: Child,
-}
-
-impl Drop for Nsd {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-KILL")
-            .arg("--")
-            .arg(format!("-{}", self.child.id()))
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn nsd_conf(d: &Path, port: u16) -> String {
-    let dd = d.display();
-    let mut zones = String::new();
-    for (name, file) in [
+/// Starts NSD serving the hierarchy `build` wrote into `d`.
+async fn start_nsd(d: &Path) -> Nsd {
+    let zones = [
         (".", "root.zone.signed"),
         ("test", "test.zone.signed"),
         ("example.test", "example.zone.signed"),
         ("insecure.test", "insecure.zone"),
-    ] {
-        zones.push_str(&format!("zone:\n  name: \"{name}\"\n  zonefile: {file}\n"));
-    }
-    format!(
-        "server:\n  ip-address: {NS_IP}@{port}\n  port: {port}\n  server-count: 1\n  username: \"\"\n  chroot: \"\"\n  zonesdir: \"{dd}\"\n  database: \"\"\n  zonelistfile: \"{dd}/nsd-zone.list\"\n  xfrdfile: \"{dd}/nsd-xfrd.state\"\n  xfrdir: \"{dd}\"\n  pidfile: \"{dd}/nsd.pid\"\n  logfile: \"{dd}/nsd.log\"\n  verbosity: 1\n  hide-version: yes\nremote-control:\n  control-enable: no\n{zones}"
-    )
-}
-
-async fn start_nsd(d: &Path) -> (Nsd, SocketAddr) {
-    let ip: IpAddr = NS_IP.parse().unwrap();
-    let port = {
-        let (udp, _tcp) = support::bind_udp_tcp(ip);
-        udp.local_addr().unwrap().port()
-    };
-    std::fs::write(d.join("nsd.conf"), nsd_conf(d, port)).unwrap();
-    let child = Command::new("nsd")
-        .process_group(0)
-        .arg("-d")
-        .arg("-c")
-        .arg(d.join("nsd.conf"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nsd is installed (Debian: apt-get install nsd)");
-    let nsd = Nsd { child };
-    let addr = SocketAddr::new(ip, port);
-    support::poll_until(Duration::from_secs(15), "nsd answers", || async move {
-        let o = QueryOpts {
-            timeout: Duration::from_millis(200),
-            ..Default::default()
-        };
-        query(addr, "www.example.test.", RecordType::A, &o)
-            .await
-            .is_ok_and(|m| !answer_ips(&m).is_empty())
-    })
-    .await;
-    (nsd, addr)
+    ];
+    Nsd::start(d, NS_IP.parse().unwrap(), &zones, "www.example.test.").await
 }
 
 fn config(nsd: SocketAddr, dnssec: &str) -> String {
@@ -196,7 +143,8 @@ fn do_opts() -> QueryOpts {
 async fn signed_hierarchy_validates_and_bogus_is_servfail_with_ede_6() {
     let dir = tempfile::tempdir().unwrap();
     let anchor = build(dir.path());
-    let (_nsd, nsd) = start_nsd(dir.path()).await;
+    let ns = start_nsd(dir.path()).await;
+    let nsd = ns.addr;
     let hints =
         format!(". 3600 IN NS a.root-servers.test.\na.root-servers.test. 3600 IN A {NS_IP}\n");
     let files = [

@@ -13,13 +13,11 @@
 mod support;
 
 use std::net::{IpAddr, SocketAddr};
-use std::os::unix::process::CommandExt;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
+use support::nsd::Nsd;
 use support::pg::{self, base};
 use support::{AuthServer, QueryOpts, answer_ips, ede, query};
 
@@ -40,119 +38,22 @@ $TTL 300
 20.0.1     IN PTR files.corp.example.test.
 ";
 
-/// A running NSD; killed (and its temp dir removed) when dropped.
-struct Nsd {
-    child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
+/// A name NSD answers with an address once it serves the zones.
+const PROBE: &str = "dc1.corp.example.test.";
 
-impl Nsd {
-    /// Starts NSD on a free loopback port and waits until it answers for corp.example.test.
-    async fn start() -> Nsd {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        std::fs::write(d.join("corp.example.test.zone"), CORP_ZONE).unwrap();
-        std::fs::write(d.join("10.in-addr.arpa.zone"), REVERSE_ZONE).unwrap();
-        // A port free for UDP and TCP now; NSD binds it a moment later (loopback only).
-        let port = {
-            let (udp, _tcp) = support::bind_udp_tcp(support::loopback(1));
-            udp.local_addr().unwrap().port()
-        };
-        let conf = nsd_conf(d, port);
-        std::fs::write(d.join("nsd.conf"), conf).unwrap();
-        // Its own process group: NSD forks server and xfrd processes, and killing only the main
-        // one leaves them answering for a while.
-        let child = Command::new("nsd")
-            .process_group(0)
-            .arg("-d")
-            .arg("-c")
-            .arg(d.join("nsd.conf"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nsd is installed (Debian: apt-get install nsd)");
-        let nsd = Nsd {
-            child,
-            addr: SocketAddr::new(support::loopback(1), port),
-            _dir: dir,
-        };
-        let addr = nsd.addr;
-        support::poll_until(Duration::from_secs(15), "nsd answers", || async move {
-            let o = QueryOpts {
-                timeout: Duration::from_millis(200),
-                ..Default::default()
-            };
-            query(addr, "dc1.corp.example.test.", RecordType::A, &o)
-                .await
-                .is_ok_and(|m| !answer_ips(&m).is_empty())
-        })
-        .await;
-        nsd
-    }
-
-    /// Kills NSD and every process it forked (the whole group).
-    fn kill(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-KILL")
-            .arg("--")
-            .arg(format!("-{}", self.child.id()))
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Kills NSD, then waits until nothing answers on its port any more.
-    async fn stop(&mut self) {
-        self.kill();
-        let addr = self.addr;
-        support::poll_until(Duration::from_secs(15), "nsd silent", || async move {
-            let o = QueryOpts {
-                timeout: Duration::from_millis(200),
-                ..Default::default()
-            };
-            query(addr, "dc1.corp.example.test.", RecordType::A, &o)
-                .await
-                .is_err()
-        })
-        .await;
-    }
-}
-
-impl Drop for Nsd {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn nsd_conf(d: &Path, port: u16) -> String {
-    let d = d.display();
-    format!(
-        "server:
-  ip-address: 127.0.0.1@{port}
-  port: {port}
-  server-count: 1
-  username: \"\"
-  chroot: \"\"
-  zonesdir: \"{d}\"
-  database: \"\"
-  zonelistfile: \"{d}/nsd-zone.list\"
-  xfrdfile: \"{d}/nsd-xfrd.state\"
-  xfrdir: \"{d}\"
-  pidfile: \"{d}/nsd.pid\"
-  logfile: \"{d}/nsd.log\"
-  verbosity: 1
-  hide-version: yes
-remote-control:
-  control-enable: no
-zone:
-  name: corp.example.test
-  zonefile: corp.example.test.zone
-zone:
-  name: 10.in-addr.arpa
-  zonefile: 10.in-addr.arpa.zone
-"
-    )
+/// Starts NSD serving corp.example.test and 10.in-addr.arpa from a folder of its own (removed
+/// when the returned dir is dropped).
+async fn start_corp() -> (Nsd, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("corp.example.test.zone"), CORP_ZONE).unwrap();
+    std::fs::write(d.join("10.in-addr.arpa.zone"), REVERSE_ZONE).unwrap();
+    let zones = [
+        ("corp.example.test", "corp.example.test.zone"),
+        ("10.in-addr.arpa", "10.in-addr.arpa.zone"),
+    ];
+    let nsd = Nsd::start(d, support::loopback(1), &zones, PROBE).await;
+    (nsd, dir)
 }
 
 fn config(nsd: SocketAddr, public: SocketAddr) -> String {
@@ -193,7 +94,7 @@ fn nsd_tries(pg: &pg::Pg, nsd: SocketAddr) -> u64 {
 #[tokio::test]
 #[ignore = "needs nsd: run by scripts/org-network-check.sh"]
 async fn nsd_answers_internal_names_and_private_ptrs_and_nothing_leaks() {
-    let nsd = Nsd::start().await;
+    let (nsd, _dir) = start_corp().await;
     let public = AuthServer::start_test_zone();
     let pg = pg::start(&config(nsd.addr, public.addr()), &[("bl.txt", BLOCKED)]).await;
     let o = QueryOpts::default();
@@ -260,7 +161,7 @@ async fn nsd_answers_internal_names_and_private_ptrs_and_nothing_leaks() {
 #[tokio::test]
 #[ignore = "needs nsd: run by scripts/org-network-check.sh"]
 async fn with_nsd_killed_internal_names_get_servfail_never_the_public_upstream() {
-    let mut nsd = Nsd::start().await;
+    let (mut nsd, _dir) = start_corp().await;
     let public = AuthServer::start_test_zone();
     let pg = pg::start(&config(nsd.addr, public.addr()), &[("bl.txt", BLOCKED)]).await;
     let o = QueryOpts {
@@ -271,7 +172,7 @@ async fn with_nsd_killed_internal_names_get_servfail_never_the_public_upstream()
         .await
         .unwrap();
     assert_eq!(answer_ips(&m), vec![ip("10.1.0.10")]);
-    nsd.stop().await;
+    nsd.stop(PROBE).await;
     for name in ["files.corp.example.test.", "20.0.1.10.in-addr.arpa."] {
         let t = if name.ends_with("arpa.") {
             RecordType::PTR
