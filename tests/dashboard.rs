@@ -9,24 +9,20 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use hickory_proto::rr::RecordType;
 use pixelguard::app::{App, ConfigSource};
 use pixelguard::config::Overrides;
-use pixelguard::metrics::TRACKER_ATTEMPTS_TOTAL;
 use scraper::{Html, Selector};
+use support::dashboard::{metric_counts, page_counts};
 use support::pg::{self, base_without_admin};
 use support::{AuthServer, QueryOpts, loopback, query};
 
 const TOKEN: &str = "admin-token-0123456789";
 const READ: &str = "read-only-token-0123456789";
 const PLAIN: &str = "mx.example.test\n";
-
-/// (zone, vendor, category, mode) → count.
-type Counts = BTreeMap<(String, String, String, String), u64>;
 
 fn config(upstream: SocketAddr) -> String {
     format!(
@@ -78,59 +74,6 @@ fn http() -> reqwest::Client {
 
 fn admin(app: &App) -> String {
     format!("http://{}", app.admin_addr.expect("admin server bound"))
-}
-
-/// The tracker-attempt series of a `/metrics` text (non-zero only).
-fn metric_counts(text: &str) -> Counts {
-    let mut out = Counts::new();
-    for line in text.lines() {
-        let Some(rest) = line.strip_prefix(TRACKER_ATTEMPTS_TOTAL) else {
-            continue;
-        };
-        let Some((labels, value)) = rest.strip_prefix('{').and_then(|r| r.rsplit_once("} ")) else {
-            continue;
-        };
-        let l: BTreeMap<&str, &str> = labels
-            .split(',')
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (k, v.trim_matches('"')))
-            .collect();
-        let n: f64 = value.parse().unwrap();
-        if n > 0.0 {
-            out.insert(
-                (
-                    l["zone"].into(),
-                    l["vendor"].into(),
-                    l["category"].into(),
-                    l["mode"].into(),
-                ),
-                n as u64,
-            );
-        }
-    }
-    out
-}
-
-/// The page's zone × vendor table (non-zero cells only).
-fn page_counts(html: &str) -> Counts {
-    let doc = Html::parse_document(html);
-    let rows = Selector::parse("table#zone-vendor tbody tr").unwrap();
-    let cells = Selector::parse("td[data-mode]").unwrap();
-    let mut out = Counts::new();
-    for tr in doc.select(&rows) {
-        let a = |n: &str| tr.value().attr(n).unwrap().to_owned();
-        for td in tr.select(&cells) {
-            let n: u64 = td.text().collect::<String>().trim().parse().unwrap();
-            if n > 0 {
-                let mode = td.value().attr("data-mode").unwrap().to_owned();
-                out.insert(
-                    (a("data-zone"), a("data-vendor"), a("data-category"), mode),
-                    n,
-                );
-            }
-        }
-    }
-    out
 }
 
 async fn page(base: &str, auth: Option<(&str, &str)>) -> reqwest::Response {

@@ -12,21 +12,17 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use hickory_proto::rr::RecordType;
-use pixelguard::metrics::TRACKER_ATTEMPTS_TOTAL;
-use scraper::{Html, Selector};
+use support::dashboard::{Counts, metric_counts, page_counts};
 use support::pg::{self, base_without_admin};
 use support::{AuthServer, QueryOpts, loopback, poll_until, query};
 
 const READ: &str = "read-only-token-0123456789";
 const PLAIN: &str = "mx.example.test\n";
-
-type Counts = BTreeMap<(String, String, String, String), u64>;
 
 fn config(upstream: SocketAddr, prometheus: Option<u16>) -> String {
     let prom = prometheus.map_or(String::new(), |p| {
@@ -86,51 +82,6 @@ async fn text(url: &str, bearer: Option<&str>) -> String {
         r = r.bearer_auth(b);
     }
     r.send().await.unwrap().text().await.unwrap()
-}
-
-fn metric_counts(text: &str) -> Counts {
-    let mut out = Counts::new();
-    for line in text.lines() {
-        let Some((labels, value)) = line
-            .strip_prefix(TRACKER_ATTEMPTS_TOTAL)
-            .and_then(|r| r.strip_prefix('{'))
-            .and_then(|r| r.rsplit_once("} "))
-        else {
-            continue;
-        };
-        let l: BTreeMap<&str, &str> = labels
-            .split(',')
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (k, v.trim_matches('"')))
-            .collect();
-        let n: f64 = value.parse().unwrap();
-        if n > 0.0 {
-            let k = (l["zone"], l["vendor"], l["category"], l["mode"]);
-            out.insert((k.0.into(), k.1.into(), k.2.into(), k.3.into()), n as u64);
-        }
-    }
-    out
-}
-
-fn page_counts(html: &str) -> Counts {
-    let doc = Html::parse_document(html);
-    let rows = Selector::parse("table#zone-vendor tbody tr").unwrap();
-    let cells = Selector::parse("td[data-mode]").unwrap();
-    let mut out = Counts::new();
-    for tr in doc.select(&rows) {
-        let a = |n: &str| tr.value().attr(n).unwrap().to_owned();
-        for td in tr.select(&cells) {
-            let n: u64 = td.text().collect::<String>().trim().parse().unwrap();
-            if n > 0 {
-                let mode = td.value().attr("data-mode").unwrap().to_owned();
-                out.insert(
-                    (a("data-zone"), a("data-vendor"), a("data-category"), mode),
-                    n,
-                );
-            }
-        }
-    }
-    out
 }
 
 /// Kills (and reaps) a child process when dropped, so a failing test leaves nothing running.

@@ -17,6 +17,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod dashboard;
 pub mod nsd;
 pub mod pg;
 pub mod pki;
