@@ -10,6 +10,12 @@ use pixelguard::command::{AuditFailure, CommandError, Outcome};
 use pixelguard::config::{ConfigSource, Overrides};
 use pixelguard::lists::catalogue::check::CheckOptions;
 
+// mimalloc instead of glibc's malloc: a forwarded query allocates and frees a few dozen small
+// blocks across threads (question, upstream message, cache entry, task), and glibc's arenas spent
+// a tenth of the miss path's CPU in _int_malloc, consolidation and heap growth (BENCHMARKS.md).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn init_logging(level: Option<&str>) {
     // hickory's per-query INFO lines cost ~30% CPU (notes P2): keep them at warn unless asked.
     let default = format!(

@@ -2,8 +2,8 @@
 //!
 //! UDP: one SO_REUSEPORT socket per receive thread on every listen address, so the kernel spreads
 //! load without a shared queue. Each thread runs the pipeline's fast path on the datagram and
-//! sends the answer itself; a query that must wait on an upstream becomes a task on the full path.
-//! With `udp_path = "hickory"` (kept for comparison) every datagram takes the full path as a task.
+//! sends the answer itself; a query that must wait on an upstream becomes a task on the full path,
+//! on that thread's own runtime (`udp`). With `udp_path = "hickory"` (kept for comparison) every datagram takes the full path as a task.
 //!
 //! TCP: our own accept loop, because hickory-server has no connection cap and answers the queries
 //! of one connection strictly in turn (head-of-line blocking, notes P4). Here a semaphore caps
@@ -30,17 +30,17 @@ mod doh;
 mod limits;
 mod proxy;
 mod tls;
+mod udp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
 
-use crate::pipeline::{FastPath, Handler};
+use crate::pipeline::Handler;
 pub use bind::{Bound, bind_all};
 use contain::{Containment, Where, servfail};
 use limits::TcpLimits;
@@ -70,7 +70,7 @@ pub struct Running {
     udp_tasks: Vec<tokio::task::JoinHandle<()>>,
     stop_tcp: watch::Sender<bool>,
     tcp_tasks: Vec<tokio::task::JoinHandle<()>>,
-    stop_udp: Arc<AtomicBool>,
+    stop_udp: watch::Sender<Option<Duration>>,
     udp_threads: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -98,9 +98,8 @@ pub fn serve(
     let per_client: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> =
         Arc::default();
     let mut tcp_tasks = Vec::new();
-    let stop_udp = Arc::new(AtomicBool::new(false));
+    let (stop_udp, stop_udp_rx) = watch::channel(None);
     let mut udp_threads = Vec::new();
-    let rt = tokio::runtime::Handle::current();
     let contain = Containment::new(handler.0.recorder.metrics());
     let proxies = Proxies::new(&cfg.proxy_protocol, handler.0.recorder.metrics());
     let limits = TcpLimits {
@@ -114,7 +113,7 @@ pub fn serve(
     for b in bound {
         for s in b.udp {
             if !cfg.udp_fast_path {
-                udp_tasks.push(tokio::spawn(udp_tasks_loop(
+                udp_tasks.push(tokio::spawn(udp::tasks_loop(
                     Arc::new(s),
                     handler.clone(),
                     (contain.clone(), proxies.clone()),
@@ -122,8 +121,8 @@ pub fn serve(
                 )));
                 continue;
             }
-            let ctx = (rt.clone(), contain.clone(), proxies.clone());
-            match udp_thread(s, handler.clone(), ctx, stop_udp.clone()) {
+            let ctx = (contain.clone(), proxies.clone());
+            match udp::spawn(s, handler.clone(), ctx, stop_udp_rx.clone()) {
                 Ok(t) => udp_threads.push(t),
                 Err(e) => tracing::error!(error = %e, "cannot start a UDP receive thread"),
             }
@@ -154,136 +153,11 @@ pub fn serve(
     }
 }
 
-/// How often a UDP receive thread wakes to check for shutdown.
-const UDP_POLL: Duration = Duration::from_millis(200);
-
-fn udp_thread(
-    sock: UdpSocket,
-    handler: Handler,
-    (rt, contain, proxies): (tokio::runtime::Handle, Containment, Proxies),
-    stop: Arc<AtomicBool>,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
-    let sock = sock.into_std()?;
-    sock.set_nonblocking(false)?;
-    sock.set_read_timeout(Some(UDP_POLL))?;
-    let sock = Arc::new(sock);
-    std::thread::Builder::new()
-        .name("pixelguard-udp".into())
-        .spawn(move || {
-            // Large enough for any datagram; reused for every packet.
-            let mut buf = vec![0u8; 65_535];
-            let mut out = Vec::with_capacity(4096);
-            while !stop.load(Ordering::Relaxed) {
-                let (n, src) = match sock.recv_from(&mut buf) {
-                    Ok(x) => x,
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            std::io::ErrorKind::WouldBlock
-                                | std::io::ErrorKind::TimedOut
-                                | std::io::ErrorKind::Interrupted
-                        ) =>
-                    {
-                        continue;
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "udp receive failed");
-                        continue;
-                    }
-                };
-                if src.port() == 0 {
-                    continue;
-                }
-                // The DNS message and its client (a PROXY header's source, or the sender).
-                let Some((msg, client)) = proxies.datagram(&buf[..n], src) else {
-                    continue;
-                };
-                let fast = contain.run(Where::UdpFastPath, || {
-                    handler.0.fast_udp(msg, client.ip(), &mut out)
-                });
-                let Some(fast) = fast else {
-                    // A bug panicked on this packet: the thread goes on; the answer buffer may
-                    // hold half an answer.
-                    out.clear();
-                    if let Some(reply) = servfail(msg) {
-                        let _ = sock.send_to(&reply, src);
-                    }
-                    continue;
-                };
-                match fast {
-                    FastPath::Answered => {
-                        // An empty answer means "drop" (rate limit with action = "drop").
-                        if !out.is_empty() {
-                            let _ = sock.send_to(&out, src);
-                        }
-                    }
-                    FastPath::Full { admitted } => {
-                        // The full path: any request shape, upstream queries.
-                        let bytes = msg.to_vec();
-                        let h = handler.clone();
-                        let s = sock.clone();
-                        let c = contain.clone();
-                        rt.spawn(async move {
-                            let answer = h.0.answer(&bytes, client, false, admitted);
-                            let reply = match c.run_async(Where::UdpFullPath, answer).await {
-                                Some(reply) => reply,
-                                None => servfail(&bytes),
-                            };
-                            if let Some(reply) = reply {
-                                let _ = s.send_to(&reply, src);
-                            }
-                        });
-                    }
-                }
-            }
-        })
-}
-
-/// `udp_path = "hickory"`: every datagram becomes a task on the full path.
-async fn udp_tasks_loop(
-    sock: Arc<UdpSocket>,
-    handler: Handler,
-    (contain, proxies): (Containment, Proxies),
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut buf = vec![0u8; 65_535];
-    loop {
-        let (n, src) = tokio::select! {
-            r = sock.recv_from(&mut buf) => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::debug!(error = %e, "udp receive failed");
-                    continue;
-                }
-            },
-            _ = stop.changed() => break,
-        };
-        if src.port() == 0 {
-            continue;
-        }
-        let Some((msg, client)) = proxies.datagram(&buf[..n], src) else {
-            continue;
-        };
-        let bytes = msg.to_vec();
-        let (h, s, c) = (handler.clone(), sock.clone(), contain.clone());
-        tokio::spawn(async move {
-            let answer = h.0.answer(&bytes, client, false, false);
-            let reply = match c.run_async(Where::UdpFullPath, answer).await {
-                Some(reply) => reply,
-                None => servfail(&bytes),
-            };
-            if let Some(reply) = reply {
-                let _ = s.send_to(&reply, src).await;
-            }
-        });
-    }
-}
-
 impl Running {
     /// Stops accepting, lets in-flight queries finish (bounded by `grace`).
     pub async fn shutdown(mut self, grace: Duration) {
         let _ = self.stop_tcp.send(true);
-        self.stop_udp.store(true, Ordering::Relaxed);
+        let _ = self.stop_udp.send(Some(grace));
         let threads = std::mem::take(&mut self.udp_threads);
         let _ = tokio::task::spawn_blocking(move || {
             for t in threads {

@@ -1,0 +1,213 @@
+//! UDP listeners: the receive threads of the fast path, and the task-per-datagram loop of
+//! `udp_path = "hickory"` (kept for comparison).
+//!
+//! One thread per SO_REUSEPORT socket, each with a single-threaded tokio runtime of its own. The
+//! thread reads a datagram, runs the pipeline's fast path on it and sends the answer itself; a
+//! query that must wait on an upstream becomes a task on the *same* thread's runtime, so a cache
+//! miss is received, forwarded, awaited and answered on one thread, its upstream socket
+//! registered with that thread's reactor. Handing misses to the shared multi-threaded runtime
+//! instead cost a wake-up of another thread and a context switch per miss (the profile in
+//! BENCHMARKS.md): that hop was most of what a forwarded query cost above Unbound, which forwards
+//! from the thread that received the query.
+//!
+//! Shutdown: the stop signal carries the grace period; a thread stops reading, lets its
+//! in-flight queries finish within the grace, and exits.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::sync::{Notify, watch};
+
+use super::contain::{Containment, Where, servfail};
+use super::proxy::Proxies;
+use crate::pipeline::{FastPath, Handler};
+
+/// The stop signal of the receive threads: `Some(grace)` once they must stop.
+pub(super) type Stop = watch::Receiver<Option<Duration>>;
+
+/// Starts a receive thread on `sock` (moved off the caller's runtime onto the thread's own).
+pub(super) fn spawn(
+    sock: UdpSocket,
+    handler: Handler,
+    (contain, proxies): (Containment, Proxies),
+    stop: Stop,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let sock = sock.into_std()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("pixelguard-udp".into())
+        .spawn(move || rt.block_on(run(sock, handler, (contain, proxies), stop)))
+}
+
+async fn run(
+    sock: std::net::UdpSocket,
+    handler: Handler,
+    (contain, proxies): (Containment, Proxies),
+    mut stop: Stop,
+) {
+    let sock = match UdpSocket::from_std(sock) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start a UDP receive thread");
+            return;
+        }
+    };
+    let inflight = InFlight::default();
+    let receive = receive(sock, handler, (contain, proxies), inflight.clone());
+    let grace = tokio::select! {
+        () = receive => return,
+        g = stop.wait_for(Option::is_some) => match g {
+            Ok(g) => g.unwrap_or_default(),
+            Err(_) => Duration::ZERO,
+        },
+    };
+    let _ = tokio::time::timeout(grace, inflight.drained()).await;
+}
+
+async fn receive(
+    sock: Arc<UdpSocket>,
+    handler: Handler,
+    (contain, proxies): (Containment, Proxies),
+    inflight: InFlight,
+) {
+    // Large enough for any datagram; reused for every packet.
+    let mut buf = vec![0u8; 65_535];
+    let mut out = Vec::with_capacity(4096);
+    loop {
+        let (n, src) = match sock.recv_from(&mut buf).await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::debug!(error = %e, "udp receive failed");
+                continue;
+            }
+        };
+        if src.port() == 0 {
+            continue;
+        }
+        // The DNS message and its client (a PROXY header's source, or the sender).
+        let Some((msg, client)) = proxies.datagram(&buf[..n], src) else {
+            continue;
+        };
+        let fast = contain.run(Where::UdpFastPath, || {
+            handler.0.fast_udp(msg, client.ip(), &mut out)
+        });
+        match fast {
+            // An empty answer means "drop" (rate limit with action = "drop").
+            Some(FastPath::Answered) if out.is_empty() => {}
+            Some(FastPath::Answered) => send(&sock, &out, src).await,
+            Some(FastPath::Full { admitted }) => {
+                // The full path, on this thread: any request shape, upstream queries.
+                let bytes = msg.to_vec();
+                let (h, s, c) = (handler.clone(), sock.clone(), contain.clone());
+                let guard = inflight.enter();
+                tokio::spawn(async move {
+                    let answer = h.0.answer(&bytes, client, false, admitted);
+                    let reply = match c.run_async(Where::UdpFullPath, answer).await {
+                        Some(reply) => reply,
+                        None => servfail(&bytes),
+                    };
+                    if let Some(reply) = reply {
+                        send(&s, &reply, src).await;
+                    }
+                    drop(guard);
+                });
+            }
+            None => {
+                // A bug panicked on this packet: the thread goes on; the answer buffer may hold
+                // half an answer.
+                out.clear();
+                if let Some(reply) = servfail(msg) {
+                    send(&sock, &reply, src).await;
+                }
+            }
+        }
+    }
+}
+
+/// Sends without a trip through the reactor when the socket can take the datagram at once
+/// (nearly always: a UDP send buffer is rarely full).
+async fn send(sock: &UdpSocket, bytes: &[u8], to: SocketAddr) {
+    match sock.try_send_to(bytes, to) {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            let _ = sock.send_to(bytes, to).await;
+        }
+        _ => {}
+    }
+}
+
+/// Full-path queries in flight on one receive thread, so that a stop can let them finish.
+#[derive(Clone, Default)]
+struct InFlight(Arc<(AtomicUsize, Notify)>);
+
+struct Entered(Arc<(AtomicUsize, Notify)>);
+
+impl InFlight {
+    fn enter(&self) -> Entered {
+        self.0.0.fetch_add(1, Ordering::Relaxed);
+        Entered(self.0.clone())
+    }
+
+    async fn drained(&self) {
+        loop {
+            let notified = self.0.1.notified();
+            if self.0.0.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        if self.0.0.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.1.notify_waiters();
+        }
+    }
+}
+
+/// `udp_path = "hickory"`: every datagram becomes a task on the full path, on the shared
+/// runtime.
+pub(super) async fn tasks_loop(
+    sock: Arc<UdpSocket>,
+    handler: Handler,
+    (contain, proxies): (Containment, Proxies),
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        let (n, src) = tokio::select! {
+            r = sock.recv_from(&mut buf) => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::debug!(error = %e, "udp receive failed");
+                    continue;
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        if src.port() == 0 {
+            continue;
+        }
+        let Some((msg, client)) = proxies.datagram(&buf[..n], src) else {
+            continue;
+        };
+        let bytes = msg.to_vec();
+        let (h, s, c) = (handler.clone(), sock.clone(), contain.clone());
+        tokio::spawn(async move {
+            let answer = h.0.answer(&bytes, client, false, false);
+            let reply = match c.run_async(Where::UdpFullPath, answer).await {
+                Some(reply) => reply,
+                None => servfail(&bytes),
+            };
+            if let Some(reply) = reply {
+                let _ = s.send_to(&reply, src).await;
+            }
+        });
+    }
+}
