@@ -28,6 +28,7 @@ mod bind;
 mod contain;
 mod doh;
 mod limits;
+mod mmsg;
 mod proxy;
 mod tls;
 mod udp;

@@ -2,7 +2,8 @@
 //! `udp_path = "hickory"` (kept for comparison).
 //!
 //! One thread per SO_REUSEPORT socket, each with a single-threaded tokio runtime of its own. The
-//! thread reads a datagram, runs the pipeline's fast path on it and sends the answer itself; a
+//! thread reads the datagrams waiting on its socket in one batch (`mmsg`), runs the pipeline's
+//! fast path on each, and sends the batch's answers itself in one batch; a
 //! query that must wait on an upstream becomes a task on the *same* thread's runtime, so a cache
 //! miss is received, forwarded, awaited and answered on one thread, its upstream socket
 //! registered with that thread's reactor. Handing misses to the shared multi-threaded runtime
@@ -18,10 +19,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use std::os::fd::{AsRawFd, RawFd};
+
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::{Notify, watch};
 
 use super::contain::{Containment, Where, servfail};
+use super::mmsg::{Inbox, Outbox};
 use super::proxy::Proxies;
 use crate::pipeline::{FastPath, Handler};
 
@@ -75,55 +80,85 @@ async fn receive(
     (contain, proxies): (Containment, Proxies),
     inflight: InFlight,
 ) {
-    // Large enough for any datagram; reused for every packet.
-    let mut buf = vec![0u8; 65_535];
-    let mut out = Vec::with_capacity(4096);
+    let fd = sock.as_raw_fd();
+    let mut inbox = Inbox::new();
+    let mut outbox = Outbox::new();
     loop {
-        let (n, src) = match sock.recv_from(&mut buf).await {
-            Ok(x) => x,
+        let n = match sock
+            .async_io(Interest::READABLE, || inbox.recv(fd))
+            .await
+        {
+            Ok(n) => n,
             Err(e) => {
                 tracing::debug!(error = %e, "udp receive failed");
                 continue;
             }
         };
-        if src.port() == 0 {
-            continue;
-        }
-        // The DNS message and its client (a PROXY header's source, or the sender).
-        let Some((msg, client)) = proxies.datagram(&buf[..n], src) else {
-            continue;
-        };
-        let fast = contain.run(Where::UdpFastPath, || {
-            handler.0.fast_udp(msg, client.ip(), &mut out)
-        });
-        match fast {
-            // An empty answer means "drop" (rate limit with action = "drop").
-            Some(FastPath::Answered) if out.is_empty() => {}
-            Some(FastPath::Answered) => send(&sock, &out, src).await,
-            Some(FastPath::Full { admitted }) => {
-                // The full path, on this thread: any request shape, upstream queries.
-                let bytes = msg.to_vec();
-                let (h, s, c) = (handler.clone(), sock.clone(), contain.clone());
-                let guard = inflight.enter();
-                tokio::spawn(async move {
-                    let answer = h.0.answer(&bytes, client, false, admitted);
-                    let reply = match c.run_async(Where::UdpFullPath, answer).await {
-                        Some(reply) => reply,
-                        None => servfail(&bytes),
-                    };
-                    if let Some(reply) = reply {
-                        send(&s, &reply, src).await;
-                    }
-                    drop(guard);
-                });
+        for i in 0..n {
+            let Some((data, src)) = inbox.get(i) else {
+                continue;
+            };
+            if src.port() == 0 {
+                continue;
             }
-            None => {
-                // A bug panicked on this packet: the thread goes on; the answer buffer may hold
-                // half an answer.
-                out.clear();
-                if let Some(reply) = servfail(msg) {
-                    send(&sock, &reply, src).await;
+            // The DNS message and its client (a PROXY header's source, or the sender).
+            let Some((msg, client)) = proxies.datagram(data, src) else {
+                continue;
+            };
+            let out = outbox.slot();
+            let fast = contain.run(Where::UdpFastPath, || {
+                handler.0.fast_udp(msg, client.ip(), out)
+            });
+            match fast {
+                // An empty answer means "drop" (rate limit with action = "drop").
+                Some(FastPath::Answered) if out.is_empty() => {}
+                Some(FastPath::Answered) => outbox.push(src),
+                Some(FastPath::Full { admitted }) => {
+                    // The full path, on this thread: any request shape, upstream queries.
+                    let bytes = msg.to_vec();
+                    let (h, s, c) = (handler.clone(), sock.clone(), contain.clone());
+                    let guard = inflight.enter();
+                    tokio::spawn(async move {
+                        let answer = h.0.answer(&bytes, client, false, admitted);
+                        let reply = match c.run_async(Where::UdpFullPath, answer).await {
+                            Some(reply) => reply,
+                            None => servfail(&bytes),
+                        };
+                        if let Some(reply) = reply {
+                            send(&s, &reply, src).await;
+                        }
+                        drop(guard);
+                    });
                 }
+                None => {
+                    // A bug panicked on this packet: the thread goes on; the answer buffer
+                    // may hold half an answer.
+                    out.clear();
+                    if let Some(reply) = servfail(msg) {
+                        out.extend_from_slice(&reply);
+                        outbox.push(src);
+                    }
+                }
+            }
+        }
+        flush(&sock, fd, &mut outbox).await;
+    }
+}
+
+/// Sends the batch's answers, waiting for room in the socket's buffer if it is full.
+async fn flush(sock: &UdpSocket, fd: RawFd, outbox: &mut Outbox) {
+    while !outbox.is_empty() {
+        match sock.try_io(Interest::WRITABLE, || outbox.flush(fd)) {
+            Ok(()) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if sock.writable().await.is_err() {
+                    outbox.clear();
+                    return;
+                }
+            }
+            Err(_) => {
+                outbox.clear();
+                return;
             }
         }
     }
