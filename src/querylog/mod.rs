@@ -38,7 +38,7 @@ pub use drops::{DROP_WARN_INTERVAL, Drops};
 pub use pace::{Next, Pace};
 use writer::Writer;
 
-pub use pseudonym::{Pseudonymizer, masked};
+pub use pseudonym::{Pseudonymizer, masked, write_pseudonym};
 pub use rotate::rotated;
 pub use writer::rcode_name;
 

@@ -65,11 +65,18 @@ impl Pseudonymizer {
     /// The pseudonym of an address: `c-` and 16 hex digits. IPv4-mapped IPv6 addresses are
     /// hashed as IPv4, so a dual-stack listener does not give one client two names.
     pub fn pseudonym(&self, ip: IpAddr) -> String {
-        let h = match ip.to_canonical() {
+        let mut s = String::with_capacity(18);
+        write_pseudonym(self.hash(ip), &mut s);
+        s
+    }
+
+    /// The keyed hash a pseudonym spells out ([`write_pseudonym`] turns it into the text): the
+    /// recorder's top clients compare these and format only the clients they keep.
+    pub fn hash(&self, ip: IpAddr) -> u64 {
+        match ip.to_canonical() {
             IpAddr::V4(a) => siphash(self.k0, self.k1, &a.octets()),
             IpAddr::V6(a) => siphash(self.k0, self.k1, &a.octets()),
-        };
-        format!("c-{h:016x}")
+        }
     }
 
     /// A client as written under `mode`.
@@ -81,6 +88,12 @@ impl Pseudonymizer {
             ClientMode::None => None,
         }
     }
+}
+
+/// Appends the pseudonym of the keyed hash `h` ([`Pseudonymizer::hash`]) to `out`.
+pub fn write_pseudonym(h: u64, out: &mut String) {
+    use std::fmt::Write;
+    let _ = write!(out, "c-{h:016x}");
 }
 
 /// The network of an address: /24 for IPv4, /56 for IPv6 (a typical customer prefix).

@@ -380,9 +380,18 @@ impl Recorder {
                     None => family.with_label_values(&[zname, &v.list_name]).inc(),
                 }
             }
-            let client = self.key.load().client(ev.client, z.client);
+            // A pseudonym is kept as its keyed hash, formatted only if the top-k keeps it.
+            let key = self.key.load();
+            let text;
+            let client = match z.client {
+                ClientMode::Hash => Some(topk::Key::Pseudonym(key.hash(ev.client))),
+                mode => {
+                    text = key.client(ev.client, mode);
+                    text.as_deref().map(topk::Key::text)
+                }
+            };
             if let Ok(mut t) = z.top.lock() {
-                t.add(unix_now(), ev.qname, client.as_deref());
+                t.add(unix_now(), ev.qname, client);
             }
         }
         if let Some(k) = ev.bypass {

@@ -12,24 +12,85 @@ pub const TOP_CAPACITY: usize = 64;
 /// Metwally et al.'s space-saving summary: at most `cap` keys; a new key replaces the least
 /// counted one and inherits its count as the error bound. Every key with a true count above
 /// total / cap is guaranteed to be present.
+///
+/// Keys are found by a 64-bit fingerprint (one integer compare per kept key, instead of a string
+/// compare); the key's text is written only when the key enters the summary, into the buffer of
+/// the key it replaces. Two keys with one fingerprint would be counted as one: among 64 kept
+/// keys that is a chance of about 2^-58 per update.
 #[derive(Debug, Clone, Default)]
 struct SpaceSaving {
-    items: Vec<(Box<str>, u64, u64)>,
+    items: Vec<Item>,
+}
+
+#[derive(Debug, Clone)]
+struct Item {
+    fp: u64,
+    key: String,
+    count: u64,
+    err: u64,
 }
 
 impl SpaceSaving {
-    fn add(&mut self, key: &str) {
-        if let Some(it) = self.items.iter_mut().find(|it| &*it.0 == key) {
-            it.1 += 1;
+    fn add(&mut self, key: &Key<'_>) {
+        let fp = key.fp();
+        if let Some(it) = self.items.iter_mut().find(|it| it.fp == fp) {
+            it.count += 1;
             return;
         }
         if self.items.len() < TOP_CAPACITY {
-            self.items.push((key.into(), 1, 0));
+            let mut text = String::new();
+            key.write(&mut text);
+            self.items.push(Item {
+                fp,
+                key: text,
+                count: 1,
+                err: 0,
+            });
             return;
         }
-        if let Some(min) = self.items.iter_mut().min_by_key(|it| it.1) {
-            let floor = min.1;
-            *min = (key.into(), floor + 1, floor);
+        if let Some(min) = self.items.iter_mut().min_by_key(|it| it.count) {
+            let floor = min.count;
+            min.fp = fp;
+            min.key.clear();
+            key.write(&mut min.key);
+            min.count = floor + 1;
+            min.err = floor;
+        }
+    }
+}
+
+/// A key of the top-k: a name or client label as text, or a client pseudonym as its keyed hash
+/// (formatted only when kept).
+#[derive(Debug, Clone, Copy)]
+pub enum Key<'a> {
+    /// Text (a query name, a masked network, an address under `client = "full"`).
+    Text(&'a str, u64),
+    /// A pseudonym's keyed hash ([`crate::querylog::Pseudonymizer::hash`]).
+    Pseudonym(u64),
+}
+
+impl<'a> Key<'a> {
+    /// Text, with its fingerprint.
+    pub fn text(s: &'a str) -> Self {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        Key::Text(
+            s,
+            BuildHasherDefault::<DefaultHasher>::default().hash_one(s),
+        )
+    }
+
+    fn fp(&self) -> u64 {
+        match *self {
+            Key::Text(_, fp) => fp,
+            // Kept apart from text fingerprints of the same value by a fixed odd multiplier.
+            Key::Pseudonym(h) => h.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        }
+    }
+
+    fn write(&self, out: &mut String) {
+        match *self {
+            Key::Text(s, _) => out.push_str(s),
+            Key::Pseudonym(h) => crate::querylog::write_pseudonym(h, out),
         }
     }
 }
@@ -49,7 +110,7 @@ impl Window {
         }
     }
 
-    fn add(&mut self, now: u64, key: &str) {
+    fn add(&mut self, now: u64, key: &Key<'_>) {
         let epoch = now / self.slot_secs;
         let n = self.buckets.len() as u64;
         let b = &mut self.buckets[(epoch % n) as usize];
@@ -68,10 +129,10 @@ impl Window {
             if *e == u64::MAX || *e > epoch || epoch - *e >= n {
                 continue;
             }
-            for (key, c, err) in &ss.items {
-                let s = sum.entry(key).or_default();
-                s.0 += c;
-                s.1 += err;
+            for it in &ss.items {
+                let s = sum.entry(&it.key).or_default();
+                s.0 += it.count;
+                s.1 += it.err;
             }
         }
         let mut v: Vec<(String, u64, u64)> = sum
@@ -117,12 +178,13 @@ impl Default for ZoneTop {
 impl ZoneTop {
     /// Counts one policy hit at `now` (Unix seconds) for `name` and, unless the zone records
     /// no clients, `client` (a pseudonym or masked network).
-    pub(super) fn add(&mut self, now: u64, name: &str, client: Option<&str>) {
-        self.names_hour.add(now, name);
-        self.names_day.add(now, name);
+    pub(super) fn add(&mut self, now: u64, name: &str, client: Option<Key<'_>>) {
+        let name = Key::text(name);
+        self.names_hour.add(now, &name);
+        self.names_day.add(now, &name);
         if let Some(c) = client {
-            self.clients_hour.add(now, c);
-            self.clients_day.add(now, c);
+            self.clients_hour.add(now, &c);
+            self.clients_day.add(now, &c);
         }
     }
 
@@ -158,23 +220,42 @@ mod tests {
     fn space_saving_keeps_heavy_hitters() {
         let mut ss = SpaceSaving::default();
         for i in 0..10_000u32 {
-            ss.add(&format!("rare-{i}"));
+            ss.add(&Key::text(&format!("rare-{i}")));
             if i % 4 == 0 {
-                ss.add("heavy.example");
+                ss.add(&Key::text("heavy.example"));
             }
         }
         assert!(ss.items.len() <= TOP_CAPACITY);
-        let h = ss.items.iter().find(|x| &*x.0 == "heavy.example").unwrap();
-        assert!(h.1 >= 2_500 && h.1 - h.2 <= 2_500, "{h:?}");
+        let h = ss.items.iter().find(|x| x.key == "heavy.example").unwrap();
+        assert!(h.count >= 2_500 && h.count - h.err <= 2_500, "{h:?}");
+    }
+
+    #[test]
+    fn a_kept_pseudonym_reads_as_the_query_log_writes_it() {
+        let key = crate::querylog::Pseudonymizer::from_secret("test");
+        let ip: std::net::IpAddr = "10.20.3.7".parse().unwrap();
+        let mut top = ZoneTop::default();
+        let t0 = 1_700_000_000;
+        for _ in 0..3 {
+            top.add(t0, "pixel.example", Some(Key::Pseudonym(key.hash(ip))));
+        }
+        top.add(t0, "pixel.example", Some(Key::text("10.20.3.0/24")));
+        let clients = top.clients(Span::Hour, t0, 10);
+        assert_eq!(clients[0], (key.pseudonym(ip), 3, 0));
+        assert_eq!(clients[1], ("10.20.3.0/24".into(), 1, 0));
+        assert_eq!(
+            top.names(Span::Day, t0, 10),
+            vec![("pixel.example".into(), 4, 0)]
+        );
     }
 
     #[test]
     fn windows_expire() {
         let mut w = Window::new(300, 12);
         let t0 = 1_700_000_000;
-        w.add(t0, "a");
-        w.add(t0, "a");
-        w.add(t0 + 600, "b");
+        w.add(t0, &Key::text("a"));
+        w.add(t0, &Key::text("a"));
+        w.add(t0 + 600, &Key::text("b"));
         let top = w.top(t0 + 600, 10);
         assert_eq!(top[0], ("a".into(), 2, 0));
         assert_eq!(top[1], ("b".into(), 1, 0));

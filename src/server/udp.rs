@@ -84,10 +84,7 @@ async fn receive(
     let mut inbox = Inbox::new();
     let mut outbox = Outbox::new();
     loop {
-        let n = match sock
-            .async_io(Interest::READABLE, || inbox.recv(fd))
-            .await
-        {
+        let n = match sock.async_io(Interest::READABLE, || inbox.recv(fd)).await {
             Ok(n) => n,
             Err(e) => {
                 tracing::debug!(error = %e, "udp receive failed");
