@@ -17,45 +17,50 @@ pub const TOP_CAPACITY: usize = 64;
 /// compare); the key's text is written only when the key enters the summary, into the buffer of
 /// the key it replaces. Two keys with one fingerprint would be counted as one: among 64 kept
 /// keys that is a chance of about 2^-58 per update.
+///
+/// Laid out as columns (fingerprints, counts, errors, texts) so that the search for a key and for
+/// the least counted one each walk one contiguous array of integers.
 #[derive(Debug, Clone, Default)]
 struct SpaceSaving {
-    items: Vec<Item>,
-}
-
-#[derive(Debug, Clone)]
-struct Item {
-    fp: u64,
-    key: String,
-    count: u64,
-    err: u64,
+    fps: Vec<u64>,
+    counts: Vec<u64>,
+    errs: Vec<u64>,
+    keys: Vec<String>,
 }
 
 impl SpaceSaving {
     fn add(&mut self, key: &Key<'_>) {
         let fp = key.fp();
-        if let Some(it) = self.items.iter_mut().find(|it| it.fp == fp) {
-            it.count += 1;
+        if let Some(i) = self.fps.iter().position(|&f| f == fp) {
+            self.counts[i] += 1;
             return;
         }
-        if self.items.len() < TOP_CAPACITY {
+        if self.fps.len() < TOP_CAPACITY {
             let mut text = String::new();
             key.write(&mut text);
-            self.items.push(Item {
-                fp,
-                key: text,
-                count: 1,
-                err: 0,
-            });
+            self.fps.push(fp);
+            self.counts.push(1);
+            self.errs.push(0);
+            self.keys.push(text);
             return;
         }
-        if let Some(min) = self.items.iter_mut().min_by_key(|it| it.count) {
-            let floor = min.count;
-            min.fp = fp;
-            min.key.clear();
-            key.write(&mut min.key);
-            min.count = floor + 1;
-            min.err = floor;
-        }
+        let Some((i, &floor)) = self.counts.iter().enumerate().min_by_key(|&(_, c)| *c) else {
+            return;
+        };
+        self.fps[i] = fp;
+        self.counts[i] = floor + 1;
+        self.errs[i] = floor;
+        self.keys[i].clear();
+        key.write(&mut self.keys[i]);
+    }
+
+    /// (key, count, error) of every kept key.
+    fn items(&self) -> impl Iterator<Item = (&str, u64, u64)> {
+        self.keys
+            .iter()
+            .zip(&self.counts)
+            .zip(&self.errs)
+            .map(|((k, &c), &e)| (k.as_str(), c, e))
     }
 }
 
@@ -129,10 +134,10 @@ impl Window {
             if *e == u64::MAX || *e > epoch || epoch - *e >= n {
                 continue;
             }
-            for it in &ss.items {
-                let s = sum.entry(&it.key).or_default();
-                s.0 += it.count;
-                s.1 += it.err;
+            for (key, count, err) in ss.items() {
+                let s = sum.entry(key).or_default();
+                s.0 += count;
+                s.1 += err;
             }
         }
         let mut v: Vec<(String, u64, u64)> = sum
@@ -225,9 +230,9 @@ mod tests {
                 ss.add(&Key::text("heavy.example"));
             }
         }
-        assert!(ss.items.len() <= TOP_CAPACITY);
-        let h = ss.items.iter().find(|x| x.key == "heavy.example").unwrap();
-        assert!(h.count >= 2_500 && h.count - h.err <= 2_500, "{h:?}");
+        assert!(ss.items().count() <= TOP_CAPACITY);
+        let h = ss.items().find(|x| x.0 == "heavy.example").unwrap();
+        assert!(h.1 >= 2_500 && h.1 - h.2 <= 2_500, "{h:?}");
     }
 
     #[test]

@@ -54,7 +54,7 @@ pub fn run<'a>(cx: &Cx<'a>) -> Flow<'a> {
                 action,
                 ttl: zone.block_ttl_secs(),
                 // The SOA owner is the matched rule's name, spelt as the client spelt it.
-                soa_labels: Some(v.rule.split('.').count()),
+                soa_labels: Some(v.rule.bytes().filter(|&b| b == b'.').count() + 1),
                 ede: v.ede_text(),
             };
             Flow::Answer(Done::new(Answer::Blocked(blocked), Outcome::Blocked).because(Some(v)))
