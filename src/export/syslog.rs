@@ -28,6 +28,10 @@ pub const APP_NAME: &str = "pixelguard";
 
 /// Appends `v` as an RFC 5424 PARAM-VALUE (§6.3.3: `"`, `\` and `]` escaped with `\`).
 pub fn push_param_value(out: &mut String, v: &str) {
+    if !v.bytes().any(|b| matches!(b, b'"' | b'\\' | b']')) {
+        out.push_str(v);
+        return;
+    }
     for c in v.chars() {
         if matches!(c, '"' | '\\' | ']') {
             out.push('\\');
