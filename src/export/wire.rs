@@ -172,11 +172,11 @@ mod tests {
                 let mut out = vec![9];
                 let r = rcode.map(u16::from);
                 assert!(dns_message(&mut out, name, u16::from(RecordType::AAAA), r));
-                assert_eq!(
-                    out[1..],
-                    hickory(name, RecordType::AAAA, rcode)[..],
-                    "{name}"
-                );
+                // hickory draws a random ID; ours is 0 (the message is rebuilt, not the
+                // client's).
+                assert_eq!(out[1..3], [0, 0]);
+                let h = hickory(name, RecordType::AAAA, rcode);
+                assert_eq!(out[3..], h[2..], "{name}");
             }
         }
         let long = "a".repeat(64);
