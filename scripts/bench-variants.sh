@@ -13,7 +13,10 @@
 # that the instances can run side by side and each figure isolates its feature):
 #   querylog   [query_log], record = "policy" (the reference the export sinks are held to)
 #   dnstap     [dnstap] into fstrm_capture (Debian fstrm-bin) on a Unix socket, record = "policy"
-#   syslog     [syslog] over UDP to a loopback receiver that reads and discards
+#   syslog     [syslog] over UDP to a loopback receiver that reads and discards (RFC 5426: one
+#              datagram per event, so one sendto per event)
+#   syslog-tcp [syslog] over TCP (octet counting, many events per write) to a loopback receiver
+#              that reads and discards
 #   dashboard  [admin] on, with the dashboard's time series
 #
 # Extra arguments go to the harness. A dirty tree is refused (figures must describe a commit).
@@ -49,6 +52,7 @@ printf '%s\n' "$noadmin" >"$work/none.toml"
 printf '%s\n[query_log]\npath = "%s"\nrecord = "policy"\n' "$noadmin" "$work/queries.jsonl" >"$work/querylog.toml"
 printf '%s\n[dnstap]\nsocket = "%s"\nrecord = "policy"\n' "$noadmin" "$work/dnstap.sock" >"$work/dnstap.toml"
 printf '%s\n[syslog]\nserver = "udp://127.0.0.1:%s"\n' "$noadmin" "$syslog_port" >"$work/syslog.toml"
+printf '%s\n[syslog]\nserver = "tcp://127.0.0.1:%s"\n' "$noadmin" "$((BASE_PORT + 17))" >"$work/syslog-tcp.toml"
 printf '[admin]\nlisten = "127.0.0.1:%s"\n' "$((BASE_PORT + 18))" >"$work/dashboard.toml"
 
 # The receivers read everything they are sent, as a collector would.
@@ -69,6 +73,21 @@ s.bind(("127.0.0.1", int(sys.argv[1])))
 while True:
     s.recv(65536)
 ' "$syslog_port" &
+            pids+=($!) ;;
+        syslog-tcp)
+            python3 -c '
+import socket, sys, threading
+l = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", int(sys.argv[1])))
+l.listen(8)
+def drain(c):
+    while c.recv(1 << 20):
+        pass
+while True:
+    c, _ = l.accept()
+    threading.Thread(target=drain, args=(c,), daemon=True).start()
+' "$((BASE_PORT + 17))" &
             pids+=($!) ;;
     esac
 }

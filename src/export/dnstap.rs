@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 use hickory_proto::op::{Message as DnsMessage, MessageType, OpCode, Query};
 use hickory_proto::rr::Name;
 
-use super::QueryEvent;
+use super::{QueryEvent, wire};
 use crate::config::{ClientMode, DnstapConfig};
 use crate::outcome::Outcome;
 
@@ -176,35 +176,30 @@ pub struct Message {
     pub http_protocol: Option<i32>,
 }
 
-/// The `extra` JSON object (every key present, `null` when not known).
-#[derive(serde::Serialize)]
-struct Extra<'a> {
-    zone: Option<&'a str>,
-    outcome: &'a str,
-    list: Option<&'a str>,
-    rule: Option<&'a str>,
-    vendor: Option<&'a str>,
-    category: Option<&'a str>,
-    client: Option<&'a str>,
-    /// Only on answers an `[[exceptions]]` entry let through: its label.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    exception: Option<&'a str>,
+/// The `extra` JSON of an event: the policy details and the client as configured (every key
+/// present, `null` when not known; `exception` only on answers an `[[exceptions]]` entry let
+/// through: its label).
+pub fn extra_json(ev: &QueryEvent, client: Option<&str>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    push_extra(&mut out, ev, client);
+    out
 }
 
-/// The `extra` JSON of an event: the policy details and the client as configured.
-pub fn extra_json(ev: &QueryEvent, client: Option<&str>) -> Vec<u8> {
+fn push_extra(out: &mut Vec<u8>, ev: &QueryEvent, client: Option<&str>) {
     let e = &ev.entry;
-    serde_json::to_vec(&Extra {
-        zone: e.zone.as_deref(),
-        outcome: e.outcome.as_str(),
-        list: e.list.as_deref(),
-        rule: e.rule.as_deref(),
-        vendor: e.vendor.as_deref(),
-        category: e.category,
-        client,
-        exception: e.exception.as_deref(),
-    })
-    .unwrap_or_default()
+    wire::json_object(
+        out,
+        &[
+            ("zone", e.zone.as_deref(), false),
+            ("outcome", Some(e.outcome.as_str()), false),
+            ("list", e.list.as_deref(), false),
+            ("rule", e.rule.as_deref(), false),
+            ("vendor", e.vendor.as_deref(), false),
+            ("category", e.category, false),
+            ("client", client, false),
+            ("exception", e.exception.as_deref(), true),
+        ],
+    );
 }
 
 fn split_time(t: SystemTime) -> (u64, u32) {
@@ -214,141 +209,236 @@ fn split_time(t: SystemTime) -> (u64, u32) {
     (d.as_secs(), d.subsec_nanos())
 }
 
-/// The DNS query and response of an event, rebuilt from its question and rcode (none for a
-/// name that does not parse back: the message fields are then left out).
-fn dns_messages(ev: &QueryEvent) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+/// The DNS query and response of an event through hickory: the fallback for a name
+/// [`wire::dns_message`] does not write (escapes, bad labels); both empty when it does not parse
+/// back either (the message fields are then left out).
+fn dns_messages_hickory(ev: &QueryEvent, q: &mut Vec<u8>, r: &mut Vec<u8>) {
     let e = &ev.entry;
-    let Ok(name) = Name::from_ascii(&*e.qname) else {
-        return (None, None);
+    let Ok(mut name) = Name::from_ascii(&*e.qname) else {
+        return;
     };
-    let mut name = name;
     name.set_fqdn(true);
-    let mut q = DnsMessage::query();
-    q.metadata.op_code = OpCode::Query;
-    q.metadata.recursion_desired = true;
-    q.add_query(Query::query(name, e.qtype));
-    let qbytes = q.to_vec().ok();
-    let mut r = q;
-    r.metadata.message_type = MessageType::Response;
-    r.metadata.recursion_available = true;
-    r.metadata.response_code = e.rcode;
-    let rbytes = r.to_vec().ok();
-    (qbytes, rbytes)
+    let mut m = DnsMessage::query();
+    m.metadata.op_code = OpCode::Query;
+    m.metadata.recursion_desired = true;
+    m.add_query(Query::query(name, e.qtype));
+    if let Ok(b) = m.to_vec() {
+        q.extend_from_slice(&b);
+    }
+    m.metadata.message_type = MessageType::Response;
+    m.metadata.recursion_available = true;
+    m.metadata.response_code = e.rcode;
+    if let Ok(b) = m.to_vec() {
+        r.extend_from_slice(&b);
+    }
 }
 
-fn policy(ev: &QueryEvent) -> Option<Policy> {
+fn action(ev: &QueryEvent) -> PolicyAction {
     let e = &ev.entry;
-    let rule = e.rule.as_deref()?;
-    let action = match e.outcome {
+    match e.outcome {
         Outcome::Blocked if e.rcode == hickory_proto::op::ResponseCode::NXDomain => {
             PolicyAction::Nxdomain
         }
         Outcome::Blocked => PolicyAction::LocalData,
         _ => PolicyAction::Pass,
-    };
-    Some(Policy {
-        r#type: Some("pixelguard".into()),
-        rule: e.list.as_deref().map(|l| l.as_bytes().to_vec()),
-        action: Some(action as i32),
-        r#match: Some(PolicyMatch::Qname as i32),
-        value: Some(rule.as_bytes().to_vec()),
-    })
+    }
 }
 
-/// The address written for a client under `mode` (none for `hash` and `none`).
-fn client_address(ip: IpAddr, mode: ClientMode) -> Option<Vec<u8>> {
+/// The address written for a client under `mode` (none for `hash` and `none`): its bytes in
+/// the first `len` of the array.
+fn client_address(ip: IpAddr, mode: ClientMode) -> Option<([u8; 16], usize)> {
     let ip = ip.to_canonical();
+    let mut b = [0u8; 16];
     match (mode, ip) {
-        (ClientMode::Full, IpAddr::V4(a)) => Some(a.octets().to_vec()),
-        (ClientMode::Full, IpAddr::V6(a)) => Some(a.octets().to_vec()),
+        (ClientMode::Full, IpAddr::V4(a)) => b[..4].copy_from_slice(&a.octets()),
+        (ClientMode::Full, IpAddr::V6(a)) => return Some((a.octets(), 16)),
         (ClientMode::Masked, IpAddr::V4(a)) => {
-            let mut o = a.octets();
-            o[3] = 0;
-            Some(o.to_vec())
+            b[..3].copy_from_slice(&a.octets()[..3]);
         }
         (ClientMode::Masked, IpAddr::V6(a)) => {
-            Some((u128::from(a) & (u128::MAX << 72)).to_be_bytes().to_vec())
+            return Some(((u128::from(a) & (u128::MAX << 72)).to_be_bytes(), 16));
         }
-        (ClientMode::Hash | ClientMode::None, _) => None,
+        (ClientMode::Hash | ClientMode::None, _) => return None,
+    }
+    Some((b, 4))
+}
+
+/// The version string of every frame.
+const VERSION: &[u8] = concat!("pixelguard ", env!("CARGO_PKG_VERSION")).as_bytes();
+
+/// One writer thread's dnstap encoding: buffers reused from event to event, so that an event
+/// costs no allocation beyond its client's pseudonym.
+#[derive(Debug, Default)]
+pub struct Encoder {
+    extra: Vec<u8>,
+    query: Vec<u8>,
+    response: Vec<u8>,
+    policy: Vec<u8>,
+    msg: Vec<u8>,
+    frame: Vec<u8>,
+}
+
+/// What differs between the messages of one event.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    ClientQuery,
+    ForwarderQuery,
+    ForwarderResponse,
+    ClientResponse,
+}
+
+impl Encoder {
+    /// Writes the frames of one event to `w` as Frame Streams data frames: CLIENT_QUERY, then
+    /// (for a fresh upstream answer with `forwarder`) FORWARDER_QUERY and FORWARDER_RESPONSE,
+    /// then CLIENT_RESPONSE. The policy (`extra` JSON and the `Policy` message) rides on the
+    /// CLIENT_RESPONSE only: it describes the answer, and the other messages of the event would
+    /// only carry a copy of it.
+    pub fn write(
+        &mut self,
+        ev: &QueryEvent,
+        cfg: &DnstapConfig,
+        w: &mut impl std::io::Write,
+    ) -> std::io::Result<()> {
+        self.each(ev, cfg, |f| super::framestream::write_data(w, f))
+    }
+
+    /// Calls `out` with each encoded frame of one event (see [`Encoder::write`]).
+    pub fn each(
+        &mut self,
+        ev: &QueryEvent,
+        cfg: &DnstapConfig,
+        mut out: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let e = &ev.entry;
+        let mode = ev.client_override.unwrap_or(cfg.client);
+        let client = ev.key.client(e.client, mode);
+        self.extra.clear();
+        push_extra(&mut self.extra, ev, client.as_deref());
+        self.query.clear();
+        self.response.clear();
+        let qtype = u16::from(e.qtype);
+        let rcode = u16::from(e.rcode);
+        if !(wire::dns_message(&mut self.query, &e.qname, qtype, None)
+            && wire::dns_message(&mut self.response, &e.qname, qtype, Some(rcode)))
+        {
+            self.query.clear();
+            self.response.clear();
+            dns_messages_hickory(ev, &mut self.query, &mut self.response);
+        }
+        self.policy.clear();
+        if let Some(rule) = e.rule.as_deref() {
+            let p = &mut self.policy;
+            wire::bytes(p, 1, b"pixelguard");
+            if let Some(l) = e.list.as_deref() {
+                wire::bytes(p, 2, l.as_bytes());
+            }
+            wire::uint(p, 3, action(ev) as u64);
+            wire::uint(p, 4, PolicyMatch::Qname as u64);
+            wire::bytes(p, 5, rule.as_bytes());
+        }
+        let times = (
+            split_time(e.ts.checked_sub(e.duration).unwrap_or(e.ts)),
+            split_time(e.ts),
+        );
+        let addr = client_address(e.client, mode);
+        let fwd = if cfg.forwarder { e.upstream } else { None };
+        self.message(Kind::ClientQuery, ev, times, addr, None, cfg, &mut out)?;
+        if let Some(up) = fwd {
+            self.message(
+                Kind::ForwarderQuery,
+                ev,
+                times,
+                None,
+                Some(up),
+                cfg,
+                &mut out,
+            )?;
+            self.message(
+                Kind::ForwarderResponse,
+                ev,
+                times,
+                None,
+                Some(up),
+                cfg,
+                &mut out,
+            )?;
+        }
+        self.message(Kind::ClientResponse, ev, times, addr, None, cfg, &mut out)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn message(
+        &mut self,
+        kind: Kind,
+        ev: &QueryEvent,
+        ((qs, qn), (rs, rn)): ((u64, u32), (u64, u32)),
+        addr: Option<([u8; 16], usize)>,
+        upstream: Option<std::net::SocketAddr>,
+        cfg: &DnstapConfig,
+        out: &mut impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let m = &mut self.msg;
+        m.clear();
+        let t = match kind {
+            Kind::ClientQuery => MessageKind::ClientQuery,
+            Kind::ForwarderQuery => MessageKind::ForwarderQuery,
+            Kind::ForwarderResponse => MessageKind::ForwarderResponse,
+            Kind::ClientResponse => MessageKind::ClientResponse,
+        };
+        wire::uint(m, 1, t as u64);
+        let ip = upstream.map_or(ev.entry.client, |u| u.ip()).to_canonical();
+        let family = match ip {
+            IpAddr::V4(_) => SocketFamily::Inet,
+            IpAddr::V6(_) => SocketFamily::Inet6,
+        };
+        wire::uint(m, 2, family as u64);
+        if let Some((a, n)) = addr {
+            wire::bytes(m, 4, &a[..n]);
+        }
+        if let Some(up) = upstream {
+            match ip {
+                IpAddr::V4(a) => wire::bytes(m, 5, &a.octets()),
+                IpAddr::V6(a) => wire::bytes(m, 5, &a.octets()),
+            }
+            wire::uint(m, 7, u64::from(up.port()));
+        }
+        wire::uint(m, 8, qs);
+        wire::fixed32(m, 9, qn);
+        let response = matches!(kind, Kind::ForwarderResponse | Kind::ClientResponse);
+        if matches!(kind, Kind::ClientQuery | Kind::ForwarderQuery) && !self.query.is_empty() {
+            wire::bytes(m, 10, &self.query);
+        }
+        if response {
+            wire::uint(m, 12, rs);
+            wire::fixed32(m, 13, rn);
+            if !self.response.is_empty() {
+                wire::bytes(m, 14, &self.response);
+            }
+        }
+        let last = kind == Kind::ClientResponse;
+        if last && !self.policy.is_empty() {
+            wire::bytes(m, 15, &self.policy);
+        }
+        let f = &mut self.frame;
+        f.clear();
+        wire::bytes(f, 1, cfg.identity.as_bytes());
+        wire::bytes(f, 2, VERSION);
+        if last {
+            wire::bytes(f, 3, &self.extra);
+        }
+        wire::bytes(f, 14, &self.msg);
+        wire::uint(f, 15, DnstapType::Message as u64);
+        out(&self.frame)
     }
 }
 
-/// The encoded dnstap frames of one event: CLIENT_QUERY, then (for a fresh upstream answer with
-/// `forwarder`) FORWARDER_QUERY and FORWARDER_RESPONSE, then CLIENT_RESPONSE.
+/// The encoded dnstap frames of one event (see [`Encoder::write`]), each in a `Vec` of its own:
+/// for tests and tools; the writer thread uses an [`Encoder`].
 pub fn encode(ev: &QueryEvent, cfg: &DnstapConfig) -> Vec<Vec<u8>> {
-    let e = &ev.entry;
-    let mode = ev.client_override.unwrap_or(cfg.client);
-    let client = ev.key.client(e.client, mode);
-    let extra = extra_json(ev, client.as_deref());
-    let (qmsg, rmsg) = dns_messages(ev);
-    let (rs, rn) = split_time(e.ts);
-    let (qs, qn) = split_time(e.ts.checked_sub(e.duration).unwrap_or(e.ts));
-    let family = match e.client.to_canonical() {
-        IpAddr::V4(_) => SocketFamily::Inet,
-        IpAddr::V6(_) => SocketFamily::Inet6,
-    };
-    let base = Message {
-        r#type: 0,
-        socket_family: Some(family as i32),
-        query_address: client_address(e.client, mode),
-        query_zone: None,
-        ..Default::default()
-    };
-    let mut msgs = vec![Message {
-        r#type: MessageKind::ClientQuery as i32,
-        query_time_sec: Some(qs),
-        query_time_nsec: Some(qn),
-        query_message: qmsg.clone(),
-        ..base.clone()
-    }];
-    if cfg.forwarder
-        && let Some(up) = e.upstream
-    {
-        let (family, addr) = match up.ip().to_canonical() {
-            IpAddr::V4(a) => (SocketFamily::Inet, a.octets().to_vec()),
-            IpAddr::V6(a) => (SocketFamily::Inet6, a.octets().to_vec()),
-        };
-        let fwd = Message {
-            socket_family: Some(family as i32),
-            query_address: None,
-            response_address: Some(addr),
-            response_port: Some(u32::from(up.port())),
-            query_time_sec: Some(qs),
-            query_time_nsec: Some(qn),
-            query_message: qmsg.clone(),
-            ..base.clone()
-        };
-        msgs.push(Message {
-            r#type: MessageKind::ForwarderQuery as i32,
-            ..fwd.clone()
-        });
-        msgs.push(Message {
-            r#type: MessageKind::ForwarderResponse as i32,
-            response_time_sec: Some(rs),
-            response_time_nsec: Some(rn),
-            response_message: rmsg.clone(),
-            ..fwd
-        });
-    }
-    msgs.push(Message {
-        r#type: MessageKind::ClientResponse as i32,
-        query_time_sec: Some(qs),
-        query_time_nsec: Some(qn),
-        response_time_sec: Some(rs),
-        response_time_nsec: Some(rn),
-        response_message: rmsg,
-        policy: policy(ev),
-        ..base
+    let mut frames = Vec::new();
+    let _ = Encoder::default().each(ev, cfg, |f| {
+        frames.push(f.to_vec());
+        Ok(())
     });
-    msgs.into_iter()
-        .map(|m| {
-            prost::Message::encode_to_vec(&Dnstap {
-                identity: Some(cfg.identity.as_bytes().to_vec()),
-                version: Some(concat!("pixelguard ", env!("CARGO_PKG_VERSION")).into()),
-                extra: Some(extra.clone()),
-                r#type: DnstapType::Message as i32,
-                message: Some(m),
-            })
-        })
-        .collect()
+    frames
 }

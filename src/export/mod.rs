@@ -17,6 +17,7 @@ pub mod dnstap;
 pub mod framestream;
 mod sink;
 pub mod syslog;
+mod wire;
 
 use std::io;
 use std::sync::Arc;

@@ -34,6 +34,8 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(10);
 pub const IO_TIMEOUT: Duration = Duration::from_secs(2);
 /// Events written between flushes at most.
 const BATCH: usize = 256;
+/// Buffer of a stream connection: a batch goes out in few writes.
+const STREAM_BUF: usize = 64 * 1024;
 /// How often an idle writer looks at its stop flag (a busy one polls every
 /// [`crate::querylog::Pace`] interval).
 const TICK: Duration = Duration::from_millis(50);
@@ -252,11 +254,21 @@ fn tcp(addr: std::net::SocketAddr) -> io::Result<TcpStream> {
 struct Dnstap {
     cfg: DnstapConfig,
     conn: Option<BufWriter<Box<dyn Stream>>>,
+    enc: dnstap::Encoder,
 }
 
 pub(super) fn start_dnstap(cfg: DnstapConfig, m: &Metrics) -> io::Result<Sink> {
     let buffer = cfg.buffer;
-    Sink::start("dnstap", buffer, Dnstap { cfg, conn: None }, m)
+    Sink::start(
+        "dnstap",
+        buffer,
+        Dnstap {
+            cfg,
+            conn: None,
+            enc: dnstap::Encoder::default(),
+        },
+        m,
+    )
 }
 
 impl Protocol for Dnstap {
@@ -271,7 +283,7 @@ impl Protocol for Dnstap {
             }
         };
         framestream::open_writer(&mut s, framestream::DNSTAP_CONTENT_TYPE)?;
-        self.conn = Some(BufWriter::with_capacity(64 * 1024, s));
+        self.conn = Some(BufWriter::with_capacity(STREAM_BUF, s));
         Ok(())
     }
     fn connected(&self) -> bool {
@@ -281,9 +293,7 @@ impl Protocol for Dnstap {
         let (Item::Query(ev), Some(c)) = (item, self.conn.as_mut()) else {
             return Ok(false);
         };
-        for f in dnstap::encode(ev, &self.cfg) {
-            framestream::write_data(c, &f)?;
-        }
+        self.enc.write(ev, &self.cfg, c)?;
         Ok(true)
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -315,7 +325,8 @@ struct Syslog {
     cfg: SyslogConfig,
     tls: Option<Arc<rustls::ClientConfig>>,
     conn: Option<SyslogConn>,
-    frame: Vec<u8>,
+    /// The message being written, reused from event to event.
+    msg: String,
 }
 
 pub(super) fn start_syslog(cfg: SyslogConfig, m: &Metrics) -> io::Result<Sink> {
@@ -331,7 +342,7 @@ pub(super) fn start_syslog(cfg: SyslogConfig, m: &Metrics) -> io::Result<Sink> {
         cfg,
         tls,
         conn: None,
-        frame: Vec::with_capacity(1024),
+        msg: String::with_capacity(1024),
     };
     Sink::start("syslog", buffer, p, m)
 }
@@ -351,7 +362,9 @@ impl Protocol for Syslog {
                 s.set_write_timeout(Some(IO_TIMEOUT))?;
                 SyslogConn::Udp(s)
             }
-            SyslogTransport::Tcp => SyslogConn::Stream(BufWriter::new(Box::new(tcp(a)?))),
+            SyslogTransport::Tcp => {
+                SyslogConn::Stream(BufWriter::with_capacity(STREAM_BUF, Box::new(tcp(a)?)))
+            }
             SyslogTransport::Tls(name) => {
                 let cfg = self
                     .tls
@@ -366,7 +379,7 @@ impl Protocol for Syslog {
                 while s.conn.is_handshaking() {
                     s.conn.complete_io(&mut s.sock)?;
                 }
-                SyslogConn::Stream(BufWriter::new(Box::new(s)))
+                SyslogConn::Stream(BufWriter::with_capacity(STREAM_BUF, Box::new(s)))
             }
         };
         self.conn = Some(conn);
@@ -376,22 +389,29 @@ impl Protocol for Syslog {
         self.conn.is_some()
     }
     fn write(&mut self, item: &Item) -> io::Result<bool> {
-        let msg = match item {
-            Item::Query(ev) => match syslog::format_query(ev, &self.cfg) {
-                Some(m) => m,
-                None => return Ok(false),
-            },
-            Item::Notice(n) => syslog::format_notice(n, &self.cfg),
-        };
+        if self.conn.is_none() {
+            return Ok(false);
+        }
+        self.msg.clear();
+        match item {
+            Item::Query(ev) => {
+                if !syslog::push_query(&mut self.msg, ev, &self.cfg) {
+                    return Ok(false);
+                }
+            }
+            Item::Notice(n) => self.msg.push_str(&syslog::format_notice(n, &self.cfg)),
+        }
+        let msg = &self.msg;
         match self.conn.as_mut() {
             None => Ok(false),
             // A refused datagram (the ICMP of an earlier one: nobody listening) is an error
             // like any other: counted as dropped, and the socket is made anew after back-off.
             Some(SyslogConn::Udp(s)) => s.send(msg.as_bytes()).map(|_| true),
+            // Octet counting (RFC 6587): the length, a space, the message; many messages per
+            // write, the buffer going out when full or at the batch's flush.
             Some(SyslogConn::Stream(w)) => {
-                self.frame.clear();
-                syslog::push_octet_counted(&mut self.frame, &msg);
-                w.write_all(&self.frame)?;
+                write!(w, "{} ", msg.len())?;
+                w.write_all(msg.as_bytes())?;
                 Ok(true)
             }
         }

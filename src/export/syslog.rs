@@ -10,6 +10,7 @@
 //! `[[exceptions]]` entry beat a block rule; the entry's label in `exception`), bypass attempts (canaries, DoH endpoint names), list update failures and reloads.
 
 use std::fmt::Write as _;
+use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use super::{Notice, QueryEvent};
@@ -27,6 +28,10 @@ pub const APP_NAME: &str = "pixelguard";
 
 /// Appends `v` as an RFC 5424 PARAM-VALUE (§6.3.3: `"`, `\` and `]` escaped with `\`).
 pub fn push_param_value(out: &mut String, v: &str) {
+    if !v.bytes().any(|b| matches!(b, b'"' | b'\\' | b']')) {
+        out.push_str(v);
+        return;
+    }
     for c in v.chars() {
         if matches!(c, '"' | '\\' | ']') {
             out.push('\\');
@@ -54,6 +59,51 @@ pub fn query_kind(ev: &QueryEvent) -> Option<(&'static str, u8)> {
     None
 }
 
+/// The PROCID field: this process's id, asked of the kernel once.
+fn procid() -> u32 {
+    static PID: OnceLock<u32> = OnceLock::new();
+    *PID.get_or_init(std::process::id)
+}
+
+/// Appends MSG text: one line; a control character from a query name cannot break the framing
+/// of UDP or octet counting, but could confuse a line-based reader of the collector's file.
+fn push_text(out: &mut String, t: &str) {
+    if t.chars().any(char::is_control) {
+        out.extend(t.chars().map(|c| if c.is_control() { '?' } else { c }));
+    } else {
+        out.push_str(t);
+    }
+}
+
+/// Appends the header and structured data of an RFC 5424 message, up to the space before MSG.
+fn push_head(
+    out: &mut String,
+    cfg: &SyslogConfig,
+    ts: SystemTime,
+    severity: u8,
+    msgid: &str,
+    params: &[(&str, Option<&str>)],
+) {
+    let pri = u16::from(cfg.facility) * 8 + u16::from(severity);
+    let _ = write!(
+        out,
+        "<{pri}>1 {} {} {APP_NAME} {} {msgid} [{SYSLOG_SD_ID}",
+        humantime::format_rfc3339_micros(ts),
+        cfg.hostname,
+        procid(),
+    );
+    for (k, v) in params {
+        if let Some(v) = v {
+            out.push(' ');
+            out.push_str(k);
+            out.push_str("=\"");
+            push_param_value(out, v);
+            out.push('"');
+        }
+    }
+    out.push_str("] ");
+}
+
 /// One RFC 5424 message (no framing): header, structured data, message text.
 fn message(
     cfg: &SyslogConfig,
@@ -63,50 +113,38 @@ fn message(
     params: &[(&str, Option<&str>)],
     text: &str,
 ) -> String {
-    let pri = u16::from(cfg.facility) * 8 + u16::from(severity);
     let mut s = String::with_capacity(256);
-    let _ = write!(
-        s,
-        "<{pri}>1 {} {} {APP_NAME} {} {msgid} [{SYSLOG_SD_ID}",
-        humantime::format_rfc3339_micros(ts),
-        cfg.hostname,
-        std::process::id(),
-    );
-    for (k, v) in params {
-        if let Some(v) = v {
-            let _ = write!(s, " {k}=\"");
-            push_param_value(&mut s, v);
-            s.push('"');
-        }
-    }
-    s.push_str("] ");
-    // MSG: one line; a control character from a query name cannot break the framing of UDP
-    // or octet counting, but could confuse a line-based reader of the collector's file.
-    s.extend(text.chars().map(|c| if c.is_control() { '?' } else { c }));
+    push_head(&mut s, cfg, ts, severity, msgid, params);
+    push_text(&mut s, text);
     s
 }
 
 /// The message of a query event, `None` when it is no policy event.
 pub fn format_query(ev: &QueryEvent, cfg: &SyslogConfig) -> Option<String> {
-    let (msgid, sev) = query_kind(ev)?;
+    let mut s = String::with_capacity(384);
+    push_query(&mut s, ev, cfg).then_some(s)
+}
+
+/// Appends the message of a query event to `out` (a writer thread's reused buffer); `false`
+/// (nothing appended) when it is no policy event.
+pub fn push_query(out: &mut String, ev: &QueryEvent, cfg: &SyslogConfig) -> bool {
+    let Some((msgid, sev)) = query_kind(ev) else {
+        return false;
+    };
     let e = &ev.entry;
     let client = ev
         .key
         .client(e.client, ev.client_override.unwrap_or(cfg.client));
-    let qtype = e.qtype.to_string();
-    let bypass = ev.bypass.map(|b| b.as_str());
-    let text = match (msgid, e.rule.as_deref()) {
-        ("bypass", _) => format!("bypass attempt {} ({})", e.qname, bypass.unwrap_or("-")),
-        (_, Some(rule)) => format!(
-            "{} {} {} (list {}, rule {rule})",
-            msgid.replace('_', "-"),
-            e.qname,
-            qtype,
-            e.list.as_deref().unwrap_or("-")
-        ),
-        (_, None) => format!("{msgid} {} {qtype}", e.qname),
+    let mut qt = [0u8; 24];
+    let qtype = {
+        let mut c = std::io::Cursor::new(&mut qt[..]);
+        let _ = std::io::Write::write_fmt(&mut c, format_args!("{}", e.qtype));
+        let n = c.position() as usize;
+        std::str::from_utf8(&qt[..n]).unwrap_or("?")
     };
-    Some(message(
+    let bypass = ev.bypass.map(|b| b.as_str());
+    push_head(
+        out,
         cfg,
         e.ts,
         sev,
@@ -115,7 +153,7 @@ pub fn format_query(ev: &QueryEvent, cfg: &SyslogConfig) -> Option<String> {
             ("zone", e.zone.as_deref()),
             ("outcome", Some(e.outcome.as_str())),
             ("qname", Some(&e.qname)),
-            ("qtype", Some(&qtype)),
+            ("qtype", Some(qtype)),
             ("list", e.list.as_deref()),
             ("rule", e.rule.as_deref()),
             ("vendor", e.vendor.as_deref()),
@@ -124,8 +162,36 @@ pub fn format_query(ev: &QueryEvent, cfg: &SyslogConfig) -> Option<String> {
             ("bypass", bypass),
             ("client", client.as_deref()),
         ],
-        &text,
-    ))
+    );
+    match (msgid, e.rule.as_deref()) {
+        ("bypass", _) => {
+            out.push_str("bypass attempt ");
+            push_text(out, &e.qname);
+            out.push_str(" (");
+            out.push_str(bypass.unwrap_or("-"));
+            out.push(')');
+        }
+        (_, Some(rule)) => {
+            out.extend(msgid.chars().map(|c| if c == '_' { '-' } else { c }));
+            out.push(' ');
+            push_text(out, &e.qname);
+            out.push(' ');
+            out.push_str(qtype);
+            out.push_str(" (list ");
+            push_text(out, e.list.as_deref().unwrap_or("-"));
+            out.push_str(", rule ");
+            push_text(out, rule);
+            out.push(')');
+        }
+        (_, None) => {
+            out.push_str(msgid);
+            out.push(' ');
+            push_text(out, &e.qname);
+            out.push(' ');
+            out.push_str(qtype);
+        }
+    }
+    true
 }
 
 /// The message of a notice (list update failure, reload).
@@ -160,8 +226,7 @@ pub fn format_notice(n: &Notice, cfg: &SyslogConfig) -> String {
 
 /// Appends `msg` octet-counted (RFC 6587 §3.4.1): its length in bytes, a space, the message.
 pub fn push_octet_counted(out: &mut Vec<u8>, msg: &str) {
-    out.extend_from_slice(msg.len().to_string().as_bytes());
-    out.push(b' ');
+    let _ = std::io::Write::write_fmt(out, format_args!("{} ", msg.len()));
     out.extend_from_slice(msg.as_bytes());
 }
 
