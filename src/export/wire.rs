@@ -16,11 +16,6 @@
 use prost::encoding::{WireType, encode_key, encode_varint};
 use serde::ser::{SerializeMap, Serializer as _};
 
-/// Appends a protobuf varint.
-pub fn varint(out: &mut Vec<u8>, v: u64) {
-    encode_varint(v, out);
-}
-
 /// A varint field.
 pub fn uint(out: &mut Vec<u8>, tag: u32, v: u64) {
     encode_key(tag, WireType::Varint, out);
@@ -172,9 +167,6 @@ mod tests {
     #[test]
     fn varints_and_fields_match_protobuf() {
         let mut out = Vec::new();
-        varint(&mut out, 300);
-        assert_eq!(out, [0xac, 0x02]);
-        out.clear();
         uint(&mut out, 15, 1);
         fixed32(&mut out, 9, 7);
         bytes(&mut out, 1, b"ab");
