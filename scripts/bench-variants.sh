@@ -28,13 +28,8 @@ SIZE=${SIZE:-100000}
 VARIANTS=${VARIANTS:-querylog dnstap syslog dashboard}
 BASE_PORT=${BASE_PORT:-5320}
 
-rev=$(git describe --always --dirty 2>/dev/null || echo unknown)
-case "$rev" in
-    *-dirty) if [ "${ALLOW_DIRTY:-0}" != 1 ]; then
-        echo "bench-variants.sh: the tree has uncommitted changes ($rev); commit first" >&2
-        exit 1
-    fi ;;
-esac
+# Figures must describe committed code (sets `rev`; refuses a dirty tree).
+. scripts/committed-rev.sh
 cargo build --release --locked
 bash "$BENCH/setup.sh" >/dev/null
 bin="$PWD/target/release/pixelguard"

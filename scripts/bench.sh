@@ -14,15 +14,8 @@ BENCH=${BENCH:-../shared/bench}
 SIZES=${SIZES:-100000,1000000}
 OUT=${OUT:-BENCHMARKS.md}
 
-# Figures must describe committed code: the revision is taken before anything is written (the
-# output file itself would make the tree dirty), and a dirty tree is refused unless asked for.
-rev=$(git describe --always --dirty 2>/dev/null || echo unknown)
-case "$rev" in
-    *-dirty) if [ "${ALLOW_DIRTY:-0}" != 1 ]; then
-        echo "bench.sh: the tree has uncommitted changes ($rev); commit first (ALLOW_DIRTY=1 to measure anyway)" >&2
-        exit 1
-    fi ;;
-esac
+# Figures must describe committed code (sets `rev`; refuses a dirty tree).
+. scripts/committed-rev.sh
 cargo build --release --locked
 bash "$BENCH/setup.sh" >/dev/null
 work=$(mktemp -d)

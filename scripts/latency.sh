@@ -15,13 +15,8 @@ RUNS=${RUNS:-5}
 RATE=${RATE:-10000}
 DURATION=${DURATION:-3}
 SIZE=${SIZE:-100000}
-rev=$(git describe --always --dirty 2>/dev/null || echo unknown)
-case "$rev" in
-    *-dirty) if [ "${ALLOW_DIRTY:-0}" != 1 ]; then
-        echo "latency.sh: the tree has uncommitted changes ($rev); commit first" >&2
-        exit 1
-    fi ;;
-esac
+# Figures must describe committed code (sets `rev`; refuses a dirty tree).
+. scripts/committed-rev.sh
 cargo build --release --locked
 bash "$BENCH/setup.sh" >/dev/null
 work=$(mktemp -d)

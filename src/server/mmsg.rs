@@ -58,16 +58,11 @@ impl Inbox {
                 iov_base: chunk.as_mut_ptr().cast(),
                 iov_len: SLOT,
             };
-            // SAFETY: zero is a valid msghdr; the pointers set below stay valid for the call.
-            let mut h: libc::msghdr = unsafe { zeroed() };
-            h.msg_name = (&raw mut self.addrs[i]).cast();
-            h.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            h.msg_iov = &raw mut self.iovs[i];
-            h.msg_iovlen = 1;
-            self.hdrs[i] = libc::mmsghdr {
-                msg_hdr: h,
-                msg_len: 0,
-            };
+            self.hdrs[i] = header(
+                (&raw mut self.addrs[i]).cast(),
+                size_of::<libc::sockaddr_storage>() as libc::socklen_t,
+                &raw mut self.iovs[i],
+            );
         }
         // SAFETY: `hdrs` holds BATCH headers whose buffers and names are owned by `self` and
         // not otherwise borrowed during the call.
@@ -208,17 +203,9 @@ impl Outbox {
                 iov_base: self.bufs[i].as_mut_ptr().cast(),
                 iov_len: self.bufs[i].len(),
             };
-            // SAFETY: zero is a valid msghdr; the pointers set below stay valid for the call
-            // (sendmmsg only reads the name).
-            let mut h: libc::msghdr = unsafe { zeroed() };
-            h.msg_name = self.to[i].as_ptr() as *mut libc::c_void;
-            h.msg_namelen = self.to[i].len();
-            h.msg_iov = &raw mut self.iovs[i];
-            h.msg_iovlen = 1;
-            self.hdrs[i] = libc::mmsghdr {
-                msg_hdr: h,
-                msg_len: 0,
-            };
+            // sendmmsg only reads the name.
+            let name = self.to[i].as_ptr() as *mut libc::c_void;
+            self.hdrs[i] = header(name, self.to[i].len(), &raw mut self.iovs[i]);
         }
         // SAFETY: headers from..to point into buffers and addresses owned by `self`.
         let n = unsafe {
@@ -253,6 +240,22 @@ impl Outbox {
             return Err(io::Error::last_os_error());
         }
         Ok(1)
+    }
+}
+
+/// The header of one datagram: its address (`name`, `len` bytes) and its one buffer. The
+/// pointers must stay valid until the system call the header is passed to returns.
+#[cfg(target_os = "linux")]
+fn header(name: *mut libc::c_void, len: libc::socklen_t, iov: *mut libc::iovec) -> libc::mmsghdr {
+    // SAFETY: zero is a valid msghdr (no name, no buffers, no control data).
+    let mut h: libc::msghdr = unsafe { zeroed() };
+    h.msg_name = name;
+    h.msg_namelen = len;
+    h.msg_iov = iov;
+    h.msg_iovlen = 1;
+    libc::mmsghdr {
+        msg_hdr: h,
+        msg_len: 0,
     }
 }
 
