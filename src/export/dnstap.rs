@@ -344,24 +344,9 @@ impl Encoder {
         let fwd = if cfg.forwarder { e.upstream } else { None };
         self.message(Kind::ClientQuery, ev, times, addr, None, cfg, &mut out)?;
         if let Some(up) = fwd {
-            self.message(
-                Kind::ForwarderQuery,
-                ev,
-                times,
-                None,
-                Some(up),
-                cfg,
-                &mut out,
-            )?;
-            self.message(
-                Kind::ForwarderResponse,
-                ev,
-                times,
-                None,
-                Some(up),
-                cfg,
-                &mut out,
-            )?;
+            for kind in [Kind::ForwarderQuery, Kind::ForwarderResponse] {
+                self.message(kind, ev, times, None, Some(up), cfg, &mut out)?;
+            }
         }
         self.message(Kind::ClientResponse, ev, times, addr, None, cfg, &mut out)
     }
