@@ -12,7 +12,7 @@
 //! | serve | `server`, `admin`, `csp_reports`, `explain`, `check`, `audit`, `command`, `report`, `reidentify` | listeners (bytes in, bytes out); the admin HTTP API; the public CSP report endpoint; the commands and their typed results; query-log reports; audited pseudonym look-up |
 //! | path | `pipeline`, `snapshot` | the one chain of stages every reader runs; the immutable state it reads |
 //! | parts | `policy`, `lists`, `respond`, `record`, `metrics`, `querylog`, `export` | verdicts; lists; answers and their one encoder; recording; dnstap and syslog export |
-//! | ground | `cache`, `upstream`, `wire`, `ratelimit`, `matcher`, `zones`, `outcome`, `config` | raw answers; forwarding and forward rules; wire forms; buckets; names; networks; closed sets; typed config |
+//! | ground | `cache`, `upstream`, `wire`, `ratelimit`, `matcher`, `zones`, `outcome`, `config`, `sock` | raw answers; forwarding and forward rules; wire forms; buckets; names; networks; closed sets; typed config; sockets registered for one direction |
 //!
 //! Rules the table does not show: the cache and the upstreams know nothing of policy (raw
 //! answers; policy is applied per request); answer building (`respond`) is separate from sending
@@ -53,6 +53,7 @@ pub mod report;
 pub mod respond;
 pub(crate) mod server;
 pub(crate) mod snapshot;
+pub(crate) mod sock;
 pub mod upstream;
 pub mod wire;
 pub(crate) mod zones;

@@ -9,8 +9,8 @@
 //! changing the socket (quinn-udp sets don't-fragment, which turns an answer larger than the path
 //! MTU into a send error instead of a fragmented datagram, wrong for DNS). The unsafe code is
 //! confined here: each call's headers are rebuilt from the owned buffers just before it, so no
-//! pointer outlives the borrow it came from. This is the crate's only module allowed `unsafe`
-//! (`unsafe_code = "deny"` everywhere else).
+//! pointer outlives the borrow it came from. This module and `crate::sock` are the only ones allowed
+//! `unsafe` (`unsafe_code = "deny"` everywhere else).
 
 #![allow(unsafe_code)]
 

@@ -22,6 +22,7 @@ use std::time::Duration;
 use std::os::fd::{AsRawFd, RawFd};
 
 use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 use tokio::net::UdpSocket;
 use tokio::sync::{Notify, watch};
 
@@ -46,7 +47,11 @@ pub(super) fn spawn(
         .build()?;
     std::thread::Builder::new()
         .name("pixelguard-udp".into())
-        .spawn(move || rt.block_on(run(sock, handler, (contain, proxies), stop)))
+        .spawn(move || {
+            // Upstream sockets are closed after the answer is sent, not before (`crate::sock`).
+            crate::sock::defer_closes();
+            rt.block_on(run(sock, handler, (contain, proxies), stop));
+        })
 }
 
 async fn run(
@@ -55,7 +60,9 @@ async fn run(
     (contain, proxies): (Containment, Proxies),
     mut stop: Stop,
 ) {
-    let sock = match UdpSocket::from_std(sock) {
+    // Registered for reading only (see `crate::sock`); sends are non-blocking and wait for
+    // room only when the buffer is full (`wait_writable`).
+    let sock = match crate::sock::register(sock, Interest::READABLE) {
         Ok(s) => Arc::new(s),
         Err(e) => {
             tracing::error!(error = %e, "cannot start a UDP receive thread");
@@ -63,6 +70,16 @@ async fn run(
         }
     };
     let inflight = InFlight::default();
+    // A timer always pending on this thread, due within `HEARTBEAT`: tokio wakes its own reactor
+    // (an eventfd write, then one more `epoll_wait`) whenever a new timer is due before every
+    // pending one, which without it would be every miss's upstream timeout at a time when no
+    // other query is waiting. With it, only a timeout shorter than `HEARTBEAT` does.
+    let beat = tokio::spawn(async {
+        loop {
+            tokio::time::sleep(HEARTBEAT).await;
+        }
+    });
+    let _beat = AbortOnDrop(beat);
     let receive = receive(sock, handler, (contain, proxies), inflight.clone());
     let grace = tokio::select! {
         () = receive => return,
@@ -75,7 +92,7 @@ async fn run(
 }
 
 async fn receive(
-    sock: Arc<UdpSocket>,
+    sock: Arc<AsyncFd<std::net::UdpSocket>>,
     handler: Handler,
     (contain, proxies): (Containment, Proxies),
     inflight: InFlight,
@@ -84,7 +101,7 @@ async fn receive(
     let mut inbox = Inbox::new();
     let mut outbox = Outbox::new();
     loop {
-        let n = match sock.async_io(Interest::READABLE, || inbox.recv(fd)).await {
+        let n = match sock.async_io(Interest::READABLE, |_| inbox.recv(fd)).await {
             Ok(n) => n,
             Err(e) => {
                 tracing::debug!(error = %e, "udp receive failed");
@@ -122,8 +139,9 @@ async fn receive(
                             None => servfail(&bytes),
                         };
                         if let Some(reply) = reply {
-                            send(&s, &reply, src).await;
+                            send(s.get_ref(), &reply, src).await;
                         }
+                        crate::sock::close_deferred();
                         drop(guard);
                     });
                 }
@@ -138,17 +156,18 @@ async fn receive(
                 }
             }
         }
-        flush(&sock, fd, &mut outbox).await;
+        flush(sock.get_ref(), fd, &mut outbox).await;
+        crate::sock::close_deferred();
     }
 }
 
 /// Sends the batch's answers, waiting for room in the socket's buffer if it is full.
-async fn flush(sock: &UdpSocket, fd: RawFd, outbox: &mut Outbox) {
+async fn flush(sock: &std::net::UdpSocket, fd: RawFd, outbox: &mut Outbox) {
     while !outbox.is_empty() {
-        match sock.try_io(Interest::WRITABLE, || outbox.flush(fd)) {
+        match outbox.flush(fd) {
             Ok(()) => return,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if sock.writable().await.is_err() {
+                if wait_writable(sock).await.is_err() {
                     outbox.clear();
                     return;
                 }
@@ -161,14 +180,40 @@ async fn flush(sock: &UdpSocket, fd: RawFd, outbox: &mut Outbox) {
     }
 }
 
-/// Sends without a trip through the reactor when the socket can take the datagram at once
-/// (nearly always: a UDP send buffer is rarely full).
-async fn send(sock: &UdpSocket, bytes: &[u8], to: SocketAddr) {
-    match sock.try_send_to(bytes, to) {
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-            let _ = sock.send_to(bytes, to).await;
-        }
-        _ => {}
+/// Sends one datagram; when the buffer is full, waits for room once and tries again.
+async fn send(sock: &std::net::UdpSocket, bytes: &[u8], to: SocketAddr) {
+    if let Err(e) = sock.send_to(bytes, to)
+        && e.kind() == std::io::ErrorKind::WouldBlock
+        && wait_writable(sock).await.is_ok()
+    {
+        let _ = sock.send_to(bytes, to);
+    }
+}
+
+/// Waits until the socket's send buffer has room (rare: a UDP send buffer is seldom full). The
+/// socket itself is registered for reading only, so a duplicate of it is registered for writing
+/// for as long as the wait lasts, bounded so that a stuck buffer cannot hold a thread forever.
+async fn wait_writable(sock: &std::net::UdpSocket) -> std::io::Result<()> {
+    let dup = crate::sock::register(sock.try_clone()?, Interest::WRITABLE)?;
+    match tokio::time::timeout(SEND_WAIT, dup.writable()).await {
+        Ok(ready) => ready.map(drop),
+        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+    }
+}
+
+/// How long a send waits for room in a full buffer before the datagram is dropped.
+const SEND_WAIT: Duration = Duration::from_secs(1);
+
+/// The period of a receive thread's pending timer (see `run`): shorter than the default
+/// upstream timeout (2 s); one wake-up a second of an idle thread.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
