@@ -51,6 +51,8 @@ pub(super) fn spawn(
             // Upstream sockets are closed after the answer is sent, not before (`crate::sock`).
             crate::sock::defer_closes();
             rt.block_on(run(sock, handler, (contain, proxies), stop));
+            // Deregistered while the runtime they were registered with still runs.
+            crate::sock::close_deferred();
         })
 }
 

@@ -15,6 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 
 use super::{Question, TryError, answers_question};
+use crate::wire;
 
 /// One upstream, all the retries it deserves: TC → TCP, FORMERR to EDNS → without EDNS.
 pub(super) async fn try_server(
@@ -54,26 +55,21 @@ pub(super) async fn try_server(
 /// thread. `build_query`'s serialisation is the reference in the tests.
 pub fn encode_query(q: &Question, edns: bool) -> Result<(u16, Vec<u8>), TryError> {
     let id: u16 = rand::random();
-    let name = q.query.name();
-    let mut out = Vec::with_capacity(12 + name.len() + 2 + 4 + 11);
-    out.extend_from_slice(&id.to_be_bytes());
-    // RD, AD (see `build_query`), CD as the client set it; one question; with `edns` one
-    // additional record, the OPT.
+    let mut out = Vec::with_capacity(512);
+    // RD, AD (see `build_query`), CD as the client set it; with `edns` one additional record,
+    // the OPT.
     let flags: u16 = 0x0100 | 0x0020 | if q.checking_disabled { 0x0010 } else { 0 };
-    out.extend_from_slice(&flags.to_be_bytes());
-    out.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, u8::from(edns)]);
-    for label in name.iter() {
-        let len = u8::try_from(label.len()).map_err(|_| TryError::Malformed)?;
-        out.push(len);
-        out.extend_from_slice(label);
+    let header = (id, flags, u16::from(edns));
+    let (qtype, qclass) = (q.query.query_type(), q.query.query_class());
+    let name = q.query.name().iter();
+    if !wire::put_header_question(&mut out, header, name, qtype.into(), qclass.into()) {
+        return Err(TryError::Malformed);
     }
-    out.push(0);
-    out.extend_from_slice(&u16::from(q.query.query_type()).to_be_bytes());
-    out.extend_from_slice(&u16::from(q.query.query_class()).to_be_bytes());
     if edns {
         // Owner root, type OPT, class = payload size, TTL = extended rcode 0, version 0, DO
         // as the client set it, no options.
-        out.extend_from_slice(&[0, 0, 41]);
+        out.push(0);
+        out.extend_from_slice(&wire::OPT.to_be_bytes());
         out.extend_from_slice(&super::UPSTREAM_EDNS_PAYLOAD.to_be_bytes());
         out.extend_from_slice(&[0, 0, if q.dnssec_ok { 0x80 } else { 0 }, 0, 0, 0]);
     }
