@@ -28,12 +28,8 @@ SIZE=${SIZE:-100000}
 VARIANTS=${VARIANTS:-querylog dnstap syslog dashboard}
 BASE_PORT=${BASE_PORT:-5320}
 
-# Figures must describe committed code (sets `rev`; refuses a dirty tree).
-. scripts/committed-rev.sh
-cargo build --release --locked
-bash "$BENCH/setup.sh" >/dev/null
-bin="$PWD/target/release/pixelguard"
-work=$(mktemp -d)
+# Refuses a dirty tree (figures must describe committed code); sets rev, bin and work.
+. scripts/bench-prelude.sh
 pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done

@@ -14,13 +14,9 @@ BENCH=${BENCH:-../shared/bench}
 SIZES=${SIZES:-100000,1000000}
 OUT=${OUT:-BENCHMARKS.md}
 
-# Figures must describe committed code (sets `rev`; refuses a dirty tree).
-. scripts/committed-rev.sh
-cargo build --release --locked
-bash "$BENCH/setup.sh" >/dev/null
-work=$(mktemp -d)
+# Refuses a dirty tree (figures must describe committed code); sets rev, bin and work.
+. scripts/bench-prelude.sh
 trap 'rm -rf "$work"' EXIT
-bin="$PWD/target/release/pixelguard"
 bash "$BENCH/run_peers.sh" --sizes "$SIZES" --name pixelguard \
     --start-cmd "$bin run --listen {addr} --upstream {upstream} --block {blocklist}" \
     --json "$work/bench.json" --markdown "$work/bench.md" "$@"

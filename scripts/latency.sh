@@ -15,13 +15,9 @@ RUNS=${RUNS:-5}
 RATE=${RATE:-10000}
 DURATION=${DURATION:-3}
 SIZE=${SIZE:-100000}
-# Figures must describe committed code (sets `rev`; refuses a dirty tree).
-. scripts/committed-rev.sh
-cargo build --release --locked
-bash "$BENCH/setup.sh" >/dev/null
-work=$(mktemp -d)
+# Refuses a dirty tree (figures must describe committed code); sets rev, bin and work.
+. scripts/bench-prelude.sh
 trap 'rm -rf "$work"' EXIT
-bin="$PWD/target/release/pixelguard"
 for i in $(seq 1 "$RUNS"); do
     echo "latency.sh: run $i of $RUNS" >&2
     bash "$BENCH/run_peers.sh" --sizes "$SIZE" --name pixelguard --peers unbound \
